@@ -1,0 +1,41 @@
+"""The `colobench` command: one thin module per verb, each with NAME, HELP, add_arguments(p) and main(args) -> int.
+
+The only place that catches ColobenchError: it prints one line and exits with the error's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.cli import baseline, bisect, compare, env, list_, report, run, triage
+from harness.errors import ColobenchError
+
+VERBS = [list_, run, report, compare, bisect, env, baseline, triage]
+__all__ = ["main", "build_parser", "VERBS"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="colobench", description="Regression harness for colocated SGLang rollout + training.")
+    sub = parser.add_subparsers(dest="verb_name", required=True, metavar="VERB")
+    for verb in VERBS:
+        p = sub.add_parser(verb.NAME, help=verb.HELP, description=verb.HELP)
+        verb.add_arguments(p)
+        p.set_defaults(verb=verb)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.verb.main(args)
+    except ColobenchError as exc:
+        print(f"colobench: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("colobench: interrupted; reports written so far are kept", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

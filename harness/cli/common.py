@@ -1,0 +1,33 @@
+"""Flags shared by several verbs, and the scenario selection they feed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness import models, scenario
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MATRIX = REPO_ROOT / "matrix" / "smoke.yaml"
+DEFAULT_REPORTS = Path("reports")
+
+
+def add_matrix(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--matrix", action="append", metavar="PATH",
+                   help="matrix file or folder (repeatable; default: matrix/smoke.yaml, the CPU smoke matrix)")
+    p.add_argument("--models", default=str(models.DEFAULT_PATH), metavar="PATH", help="models registry (default: models.yaml)")
+    p.add_argument("--sglang", metavar="VERSION", help="run sglang-engine scenarios against this version")
+    p.add_argument("-k", dest="keyword", metavar="EXPR", help="select scenarios, pytest style: 'tp2 and arv2'")
+
+
+def add_reports(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reports-dir", default=str(DEFAULT_REPORTS), metavar="DIR", help="where runs and history go (default: reports)")
+
+
+def load_selection(args: argparse.Namespace) -> scenario.Matrix:
+    files: list[Path] = []
+    for target in args.matrix or [DEFAULT_MATRIX]:
+        files += scenario.matrix_files(target)
+    matrix = scenario.load_many(files, models.load(args.models), sglang=args.sglang)
+    matrix.scenarios = scenario.select(matrix.scenarios, args.keyword)
+    return matrix

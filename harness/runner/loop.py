@@ -1,0 +1,304 @@
+"""The RL step loop, in Miles' order, emitting events and metrics.
+
+Startup: Ray for this run -> placement group -> engine (standalone or from the Ray actor on the trainer's bundle)
+-> trainer actor -> initial sync (release all, resume weights, sync, check, resume kv_cache + cuda_graph).
+Each step: generate -> engine release_memory_occupation -> trainer wake -> train step -> trainer sleep ->
+engine resume(weights) -> weight sync -> check -> engine resume(kv_cache, cuda_graph). Split placement skips
+release/resume and sleep/wake (engine and trainer own separate devices) and syncs by broadcast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import time
+import traceback
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from harness.runner import events, placement, tiny_model
+from harness.runner.engines.client import EngineClient
+from harness.runner.engines.process import EngineProcess, context, make_engine_actor
+
+VERSIONED = ("torch", "transformers", "ray", "sglang", "sglang-kernel", "sgl-kernel", "flashinfer-python",
+             "megatron-core", "torch-memory-saver", "safetensors")
+ALL_TAGS = ["weights", "kv_cache", "cuda_graph"]
+
+
+class PhaseError(RuntimeError):
+    pass
+
+
+def free_port(low: int = 20000, high: int = 34000) -> int:
+    """A free 127.0.0.1 port below 34000: sglang derives other ports from its own (e.g. its gRPC port, +30000)."""
+    for _ in range(200):
+        port = random.randrange(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("Address already in use: no free port in 20000-34000")
+
+
+def versions() -> dict[str, str]:
+    """Library versions as the trainer's process sees them (it imports torch anyway; the driver need not)."""
+    out = {"python": sys.version.split()[0]}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    try:
+        import torch
+        out["cuda"] = str(torch.version.cuda)
+        if torch.cuda.is_available():
+            out["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
+            out["gpu"] = torch.cuda.get_device_name(0)
+    except Exception as exc:  # noqa: BLE001 - reported, never fatal
+        out["torch_error"] = str(exc)
+    return out
+
+
+def engine_command(scn: dict, model_path: str, port: int, base: int) -> tuple[list[str], dict[str, str]]:
+    axes, args = scn["axes"], scn["settings"].get("engine_args", {})
+    if axes["engine"] == "reference":
+        argv = [sys.executable, "-m", "harness.runner.engines.reference", "--model-path", model_path, "--port", str(port),
+                "--base-gpu-id", str(base), "--seed", str(args.get("seed", 0))]
+        return argv + (["--enable-memory-saver"] if axes["colocate"] else []), {}
+    from harness.runner.engines import sglang
+    ver = sglang.parse_version(sglang.installed_version() if axes["sglang"] in (None, "current") else axes["sglang"])
+    return sglang.server_command(model_path, ver, tp=axes["tp"], ep=axes["ep"], port=port, nccl_port=free_port(),
+                                 base_gpu_id=base, memory_saver=axes["colocate"],
+                                 custom_all_reduce=axes["custom_all_reduce"], engine_args=args)
+
+
+class Run:
+    """One scenario's run; `phase()` wraps each step of the loop with its timeout and events."""
+
+    def __init__(self, scn: dict) -> None:
+        self.scn = scn
+        self.axes, self.settings = scn["axes"], scn["settings"]
+        self.args = self.settings.get("engine_args", {})
+        self.fault = self.settings.get("fault") or {}
+        self.run_dir = Path(os.environ.get("COLOBENCH_RUN_DIR") or scn["runtime"]["run_dir"])
+        self.use_gpus = self.axes["engine"] == "sglang" or self.axes["trainer"] == "megatron"
+        self.colocate = bool(self.axes["colocate"])
+        self.phase_timeout = float(self.args.get("phase_timeout_s", max(60.0, self.settings["timeout_s"] / 2)))
+        self.engine = None
+        self.actor = None
+        self.trainer = None
+
+    def get(self, ref: Any, phase: str) -> Any:
+        import ray
+        try:
+            return ray.get(ref, timeout=self.phase_timeout)
+        except ray.exceptions.GetTimeoutError:
+            raise PhaseError(f"colobench: phase {phase} timed out after {self.phase_timeout:.0f}s") from None
+
+    def timed(self, phase: str, fn, *a, **kw) -> tuple[Any, float]:
+        start = time.perf_counter()
+        out = fn(*a, **kw)
+        return out, time.perf_counter() - start
+
+    # --- startup ------------------------------------------------------------------------------------------
+    def launch_engine(self, lay: placement.Layout, pg) -> str:
+        """Start the engine server (standalone or from the Ray actor); returns its URL without waiting."""
+        visible = placement.visible_devices()
+        base = placement.base_gpu_id(lay, 0, visible, str(self.args.get("device_mapping", "local")))
+        self.base = base
+        port = free_port()
+        argv, env_over = engine_command(self.scn, str(self.model_path), port, base)
+        url = f"http://127.0.0.1:{port}"
+        log_path = str(self.run_dir / "engine-0.log")
+        events.emit("engine_launch", engine=0, base_gpu_id=base, launch=self.axes["launch"], argv=argv, env=env_over,
+                    physical_ids=lay.physical_ids, visible=visible)
+        self.engine_started = time.perf_counter()
+        if self.axes["launch"] == "standalone":
+            self.engine = EngineProcess(argv, {**os.environ, **env_over}, log_path, url)
+            pid = self.engine.start()
+            ctx = context("engine-launcher (standalone subprocess)", base, {"server_pid": pid})
+            ctx["server_env"] = {k: v for k, v in sorted(self.engine.env.items()) if k in ctx["env"] or k in env_over}
+            events.emit("launch_context", **ctx)
+        else:
+            self.actor = make_engine_actor().options(**placement.actor_options(
+                pg, lay.engine_bundles[0][0], placement.ENGINE_SHARE, self.use_gpus)).remote()
+            self.get(self.actor.start.remote(argv, env_over, log_path, url, base), "engine launch")
+        return url
+
+    def wait_engine(self, url: str) -> EngineClient:
+        import ray
+        budget = float(self.args.get("engine_start_timeout_s", self.phase_timeout))
+        if self.engine is not None:
+            waited = self.engine.wait_healthy(budget)
+        else:
+            try:
+                waited = ray.get(self.actor.wait_healthy.remote(budget))
+            except ray.exceptions.RayTaskError as exc:
+                raise PhaseError(str(exc.cause) if getattr(exc, "cause", None) else str(exc)) from None
+        events.emit("engine_ready", engine=0, url=url, waited_s=round(waited, 3))
+        if self.axes["engine"] == "sglang":   # what the server itself reports (its parsed args)
+            info = EngineClient(url).server_info()
+            events.emit("launch_context", role="engine-server (sglang /server_info)",
+                        **{k: info.get(k) for k in ("base_gpu_id", "gpu_id_step", "tp_size", "ep_size", "enable_memory_saver",
+                                                    "disable_custom_all_reduce", "mem_fraction_static", "cuda_graph_max_bs",
+                                                    "version")})
+        events.metric("engine_startup_s", time.perf_counter() - self.engine_started, "s")
+        return EngineClient(url, timeout_s=self.phase_timeout)
+
+    def create_trainer(self, lay: placement.Layout, pg, url: str):
+        """Create the trainer actor (its start overlaps the engine's); `ready_trainer` waits for it."""
+        import ray
+        if self.axes["trainer"] == "megatron":
+            from harness.runner.trainers.megatron import MegatronTrainer as cls
+        else:
+            from harness.runner.trainers.torch_trainer import TorchTrainer as cls
+        visible = placement.visible_devices()
+        bundle = lay.trainer_bundles[0]
+        local_rank = visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle
+        self.trainer = ray.remote(cls).options(**placement.actor_options(
+            pg, bundle, placement.TRAINER_SHARE, self.use_gpus)).remote(
+            str(self.model_path), "cuda" if self.use_gpus else "cpu", float(self.args.get("lr", 1e-3)),
+            int(self.args.get("seed", 0)), url, self.axes["engine"], self.axes["tp"], self.colocate, self.fault,
+            local_rank, self.base)
+        return self.trainer.ping.remote()
+
+    def ready_trainer(self, ping) -> None:
+        self.get(ping, "trainer start")
+        events.emit("environment", versions=self.get(self.trainer.versions.remote(), "trainer versions"))
+        events.emit("launch_context", **self.get(self.trainer.context.remote(), "trainer context"))
+
+    # --- the loop -----------------------------------------------------------------------------------------
+    def record_sync(self, info: dict, step: int) -> None:
+        # the initial sync (step 0) also pays first-use costs (shared memory setup, NCCL/IPC init): its own metric
+        events.metric("weight_sync_s" if step else "initial_sync_s", info["seconds"], "s", step)
+        events.metric("weight_sync_bytes", info["bytes"], "B", step)
+        events.metric("weight_sync_gbps", info["bytes"] / max(info["seconds"], 1e-9) / 1e9, "GB/s", step)
+        events.metric("weights_match", 1.0 if info["weights_match"] else 0.0, "bool", step)
+        events.emit("weight_sync_done", step=step, tensors=info["tensors"], posts=info["buckets"],
+                    weight_version=info["weight_version"], weights_match=info["weights_match"])
+        if not info["weights_match"]:
+            raise PhaseError(f"colobench: weights mismatch after sync (step {step}): {info['first_mismatch']} differs "
+                             "between trainer and engine")
+
+    def initial_sync(self, client: EngineClient) -> None:
+        if self.colocate:
+            client.release_memory_occupation(None)
+            self.get(self.trainer.sleep.remote(), "trainer sleep")
+            client.resume_memory_occupation(["weights"])
+        info = self.get(self.trainer.sync.remote(0), "initial sync")
+        self.record_sync(info, 0)
+        if self.colocate:
+            client.resume_memory_occupation(["kv_cache", "cuda_graph"])
+
+    def prompts(self, step: int, vocab: int) -> tuple[list[list[int]], int]:
+        batch = self.settings["batch"]
+        rng = random.Random(1000 + step)
+        group = 2
+        groups = max(1, batch["prompts"] // group)
+        base = [[rng.randrange(3, vocab) for _ in range(batch["prompt_len"])] for _ in range(groups)]
+        return [p for p in base for _ in range(group)], group
+
+    def step(self, client: EngineClient, step: int, vocab: int) -> None:
+        kind = self.fault.get("kind")
+        faulted = step >= int(self.fault.get("step", 1))
+        prompts, group = self.prompts(step, vocab)
+        max_new = self.settings["batch"]["max_new_tokens"]
+        outs, gen_s = self.timed("generate", client.generate, prompts, max_new, 1.0, 7 * step)
+        tokens = sum(len(o["output_ids"]) for o in outs)
+        events.metric("rollout_tokens_per_s", tokens / gen_s, "tok/s", step)
+        events.emit("generate_done", step=step, sequences=len(outs), tokens=tokens,
+                    weight_version=outs[0]["meta_info"].get("weight_version"))
+        if kind == "kill_runner_mid_step" and faulted:
+            events.log("fault: runner kills itself mid-step")
+            os.kill(os.getpid(), signal.SIGKILL)
+        if kind == "hang" and faulted:
+            events.log("fault: runner hangs mid-step")
+            time.sleep(10**6)
+        if self.colocate:
+            _, release_s = self.timed("release", client.release_memory_occupation, list(ALL_TAGS))
+            events.metric("release_s", release_s, "s", step)
+            events.metric("trainer_wake_s", self.get(self.trainer.wake.remote(), "trainer wake"), "s", step)
+        completions = [o["output_ids"] for o in outs]
+        logprobs = [[lp[0] for lp in o["meta_info"]["output_token_logprobs"]] for o in outs]
+        train = self.get(self.trainer.train_step.remote(prompts, completions, logprobs, group, vocab), "train")
+        for name, unit in (("train_step_s", "s"), ("logprob_abs_diff", "nats"), ("loss", ""), ("grad_norm", ""),
+                           ("reward_mean", "")):
+            events.metric(name, train[name], unit, step)
+        events.emit("train_done", step=step, loss=train["loss"])
+        resume_s = 0.0
+        if self.colocate:
+            events.metric("trainer_sleep_s", self.get(self.trainer.sleep.remote(), "trainer sleep"), "s", step)
+            _, resume_s = self.timed("resume", client.resume_memory_occupation, ["weights"])
+        if kind == "crash_engine_in_sync" and faulted:
+            events.log("fault: engine killed during the weight sync")
+            self.kill_engine()
+        self.record_sync(self.get(self.trainer.sync.remote(step), "weight sync"), step)
+        if self.colocate:
+            _, more = self.timed("resume", client.resume_memory_occupation, ["kv_cache", "cuda_graph"])
+            events.metric("resume_s", resume_s + more, "s", step)
+        events.emit("step_done", step=step)
+
+    def kill_engine(self) -> None:
+        if self.engine is not None:
+            self.engine.kill()
+        elif self.actor is not None:
+            import ray
+            ray.get(self.actor.kill.remote())
+
+    def stop_engine(self) -> None:
+        try:
+            if self.engine is not None:
+                self.engine.stop()
+            elif self.actor is not None:
+                import ray
+                ray.get(self.actor.stop.remote(), timeout=30)
+        except Exception as exc:  # noqa: BLE001 - cleanup must go on; the harness sweeps leftovers
+            events.log(f"engine stop failed: {exc}")
+
+    def execute(self) -> None:
+        dtype = "bfloat16" if self.use_gpus else "float32"
+        self.model_path = tiny_model.ensure(self.scn["model"], dtype)
+        vocab = int(self.scn["model"]["config"]["vocab_size"])
+        lay = placement.layout(self.colocate, self.scn["engine_gpus"], self.scn["trainer_gpus"])
+        gpus = len(placement.visible_devices()) if self.use_gpus else 0
+        with placement.RayCluster(num_cpus=max(4, lay.bundles * 2), num_gpus=gpus):
+            pg = placement.placement_group(lay, self.use_gpus)
+            events.emit("placement", bundles=lay.bundles, trainer_bundles=lay.trainer_bundles,
+                        engine_bundles=lay.engine_bundles, physical_ids=lay.physical_ids,
+                        visible=placement.visible_devices())
+            try:
+                url = self.launch_engine(lay, pg)
+                ping = self.create_trainer(lay, pg, url)
+                client = self.wait_engine(url)
+                self.ready_trainer(ping)
+                self.initial_sync(client)
+                for step in range(1, int(self.settings["steps"]) + 1):
+                    self.step(client, step, vocab)
+            finally:
+                self.stop_engine()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m harness.runner scenario.json", file=sys.stderr)
+        return 2
+    scn = json.loads(Path(argv[0]).read_text())
+    events.t0()
+    events.emit("runner_start", scenario=scn["id"], pid=os.getpid())
+    events.emit("launch_context", **context("runner (driver)", None))
+    try:
+        Run(scn).execute()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a logged line, an event and exit 1
+        traceback.print_exc()
+        events.log(f"{type(exc).__name__}: {exc}")
+        events.emit("run_failed", error=f"{type(exc).__name__}: {str(exc)[:500]}")
+        return 1
+    events.emit("run_done")
+    return 0

@@ -1,0 +1,444 @@
+"""Matrix YAML -> validated, expanded `Scenario` objects with stable, readable ids.
+
+- Owns: the matrix schema (`schema: 1`), axis and setting vocabularies, the one cartesian product
+  (`expand`), include/exclude/overrides, GPU counts derived from tp/ep/cp and colocate, and the reasons
+  impossible combinations are dropped.
+- Does not own: milestone and gate syntax (milestones.py, metrics.py validate their own sections), running.
+
+A matrix file:
+
+    schema: 1
+    defaults: {engine: reference, steps: 2, timeout_s: 300}     # axis values and settings for every row
+    axes: {model: [tiny-llama, tiny-moe], colocate: [on, off]}  # cartesian product
+    include: [{model: tiny-llama, colocate: on, tag: fault-skip, fault: {kind: skip_tensor}}]
+    exclude: [{model: tiny-moe, colocate: off}]
+    overrides: [{match: {tp: 2, custom_all_reduce: v2}, set: {expect: {fail: custom-allreduce-capture-invalid-argument}}}]
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from harness import milestones, models as models_mod, yamlfile
+from harness.errors import ScenarioError
+
+SCHEMA = 1
+TOP_KEYS = ("schema", "name", "description", "defaults", "axes", "include", "exclude", "overrides")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _onoff(v: Any) -> bool | None:
+    if isinstance(v, bool):
+        return v
+    return {"on": True, "off": False, "true": True, "false": False}.get(str(v).lower())
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str
+    default: Any
+    valid: tuple[Any, ...] | None       # closed vocabulary, or None for free values checked by `check`
+    describe: str
+
+    def coerce(self, value: Any) -> Any:
+        """Return the canonical value, or raise ValueError with the allowed values."""
+        if self.name == "colocate":
+            out = _onoff(value)
+            if out is None:
+                raise ValueError("expected on or off")
+            return out
+        if self.name in ("tp", "ep", "cp", "cvd_offset"):
+            if not _is_int(value):
+                raise ValueError(f"expected int, got {value!r}")
+        elif self.name in ("model", "sglang"):
+            if value is None and self.name == "sglang":
+                return None
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError(f"expected a string, got {value!r}")
+            value = str(value)
+        elif not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        if self.valid is not None and value not in self.valid:
+            raise ValueError(f"got {value!r}; valid: {', '.join(str(v) for v in self.valid)}")
+        return value
+
+
+AXES: dict[str, Axis] = {a.name: a for a in (
+    Axis("model", None, None, "model name from models.yaml"),
+    Axis("tp", 1, (1, 2, 4, 8), "engine tensor parallel size (trainer TP too)"),
+    Axis("ep", 1, (1, 2, 4, 8), "expert parallel size (MoE only)"),
+    Axis("cp", 1, (1, 2, 4, 8), "trainer context parallel size"),
+    Axis("colocate", True, (True, False), "engine and trainer share devices (on) or not (off)"),
+    Axis("custom_all_reduce", "auto", ("auto", "v1", "v2", "off"), "sglang custom all-reduce; auto = the version's default"),
+    Axis("cvd_offset", 0, tuple(range(8)), "CUDA_VISIBLE_DEVICES starts at this physical GPU (rotated)"),
+    Axis("sglang", None, None, "sglang version (e.g. 0.5.12), 'current', or null for the reference engine"),
+    Axis("engine", "reference", ("sglang", "reference"), "rollout engine"),
+    Axis("trainer", "torch", ("megatron", "torch"), "training backend"),
+    Axis("launch", "ray-actor", ("ray-actor", "standalone"), "how the engine server is started"),
+)}
+
+FAULT_KINDS = ("skip_tensor", "corrupt_tensor", "sync_delay", "sync_slowdown", "crash_engine_in_sync",
+               "kill_runner_mid_step", "hang")
+
+
+def _positive_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+
+def _check_expect(v: Any) -> str | None:
+    if v == "pass":
+        return None
+    if isinstance(v, dict) and set(v) == {"fail"} and isinstance(v["fail"], str) and v["fail"]:
+        return None
+    return "expected `pass` or {fail: <signature name>}"
+
+
+def _check_runner(v: Any) -> str | None:
+    if not isinstance(v, dict) or not set(v) <= {"command", "env", "cwd"}:
+        return "expected {command: [argv...], env: {NAME: value}, cwd: path}"
+    cmd = v.get("command")
+    if not isinstance(cmd, list) or not cmd or not all(isinstance(c, (str, int, float)) for c in cmd):
+        return "runner.command: expected a non-empty list of strings (an argv list; no shell)"
+    env = v.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(x, (str, int, float)) for k, x in env.items()):
+        return "runner.env: expected a mapping of names to strings"
+    return None
+
+
+def _check_fault(v: Any) -> str | None:
+    if not isinstance(v, dict) or v.get("kind") not in FAULT_KINDS:
+        return f"expected {{kind: ...}} with kind one of {', '.join(FAULT_KINDS)}"
+    if not set(v) <= {"kind", "tensor", "delay_s", "factor", "step"}:
+        return "fault: valid keys: kind, tensor, delay_s, factor, step"
+    for key in ("delay_s", "factor"):
+        if key in v and not _positive_number(v[key]):
+            return f"fault.{key}: expected a positive number"
+    return None
+
+
+def _check_str_map(v: Any) -> str | None:
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, (str, int, float, bool)) for k, x in v.items()):
+        return "expected a mapping of names to scalar values"
+    return None
+
+
+def _check_gates(v: Any) -> str | None:
+    from harness import metrics  # local: metrics imports stats, which is not needed to list scenarios
+    return metrics.check_gates(v)
+
+
+# setting name -> (default, validator returning an error string or None)
+SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
+    "timeout_s": (600, lambda v: None if _positive_number(v) else f"expected a positive number of seconds, got {v!r}"),
+    "steps": (2, lambda v: None if _is_int(v) and v >= 2 else f"expected an int >= 2 (two full RL steps at least), got {v!r}"),
+    "repeat": (1, lambda v: None if _is_int(v) and v >= 1 else f"expected a positive int, got {v!r}"),
+    "gpus": (None, lambda v: None if v is None or (_is_int(v) and v >= 1) else f"expected a positive int, got {v!r}"),
+    "expect": ("pass", _check_expect),
+    "milestones": ((), milestones.check_rules),
+    "metrics": ({}, _check_gates),
+    "runner": (None, lambda v: None if v is None else _check_runner(v)),
+    "env": ({}, _check_str_map),
+    "engine_args": ({}, _check_str_map),
+    "fault": (None, lambda v: None if v is None else _check_fault(v)),
+    "tag": (None, lambda v: None if v is None or (isinstance(v, str) and v.replace("-", "").isalnum()) else
+            "expected letters, digits and dashes"),
+    "batch": ({"prompts": 4, "prompt_len": 8, "max_new_tokens": 16},
+              lambda v: None if isinstance(v, dict) and set(v) <= {"prompts", "prompt_len", "max_new_tokens"}
+              and all(_is_int(x) and x > 0 for x in v.values()) else "expected {prompts, prompt_len, max_new_tokens}: positive ints"),
+    "markers": ((), lambda v: None if isinstance(v, list) and all(isinstance(x, str) and x.isidentifier() for x in v)
+                else "expected a list of marker names"),
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One expanded, validated row of a matrix."""
+
+    id: str
+    axes: dict[str, Any]
+    settings: dict[str, Any]
+    model: models_mod.Model
+    gpus: int
+    source: str
+    engine_gpus: int = 1
+    trainer_gpus: int = 1
+
+    @property
+    def needs_gpu(self) -> bool:
+        return self.axes["engine"] == "sglang" or self.axes["trainer"] == "megatron"
+
+    @property
+    def gpus_to_lease(self) -> int:
+        return self.gpus if self.needs_gpu else 0
+
+    @property
+    def expected_signature(self) -> str | None:
+        expect = self.settings["expect"]
+        return expect["fail"] if isinstance(expect, dict) else None
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        base = ["gpu" if self.needs_gpu else "cpu", "colocate" if self.axes["colocate"] else "split"]
+        if self.settings.get("fault"):
+            base.append("fault")
+        return tuple(base + list(self.settings.get("markers", ())))
+
+    def to_json(self) -> dict[str, Any]:
+        """What scenario.json holds: everything the runner needs, nothing it must look up."""
+        return {"schema": SCHEMA, "id": self.id, "source": self.source, "axes": dict(self.axes),
+                "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.items()},
+                "model": self.model.to_json(), "gpus": self.gpus, "engine_gpus": self.engine_gpus,
+                "trainer_gpus": self.trainer_gpus}
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A combination the product made but that cannot run, and why."""
+
+    id: str
+    reason: str
+    source: str
+
+
+@dataclass
+class Matrix:
+    scenarios: list[Scenario] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+
+
+def scenario_id(axes: dict[str, Any], tag: str | None) -> str:
+    """Readable, stable id: model.tp2[.ep2][.cp2].colocate|split[.arv2][.cvd1][.standalone][.mcore].sglang-0.5.12|ref."""
+    parts = [str(axes["model"]), f"tp{axes['tp']}"]
+    parts += [f"ep{axes['ep']}"] if axes["ep"] > 1 else []
+    parts += [f"cp{axes['cp']}"] if axes["cp"] > 1 else []
+    parts.append("colocate" if axes["colocate"] else "split")
+    parts += [f"ar{axes['custom_all_reduce']}"] if axes["custom_all_reduce"] != "auto" else []
+    parts += [f"cvd{axes['cvd_offset']}"] if axes["cvd_offset"] else []
+    parts += ["standalone"] if axes["launch"] == "standalone" else []
+    parts += ["mcore"] if axes["trainer"] == "megatron" else []
+    parts.append(f"sglang-{axes['sglang']}" if axes["engine"] == "sglang" else "ref")
+    parts += [tag] if tag else []
+    return ".".join(parts)
+
+
+def device_counts(axes: dict[str, Any], model: models_mod.Model) -> tuple[int, int, int]:
+    """(engine devices, trainer devices, total devices) for one row."""
+    engine = axes["tp"]
+    trainer = max(axes["tp"] * axes["cp"], axes["ep"])
+    total = max(engine, trainer, model.min_gpus) if axes["colocate"] else engine + trainer
+    return engine, trainer, total
+
+
+def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str, Any]) -> str | None:
+    """Why a row cannot run, or None."""
+    engine, trainer, total = device_counts(axes, model)
+    asked = settings.get("gpus")
+    if axes["ep"] > 1 and not model.is_moe:
+        return f"ep={axes['ep']} on dense model {model.name}: expert parallelism needs a MoE model"
+    if axes["ep"] > axes["tp"] and axes["engine"] == "sglang":
+        return f"ep={axes['ep']} > tp={axes['tp']}: sglang places experts inside its TP group"
+    if trainer % (axes["tp"] * axes["cp"]):
+        return f"ep={axes['ep']} is not a multiple of tp*cp={axes['tp'] * axes['cp']}"
+    if asked is not None and axes["tp"] * axes["cp"] > asked:
+        return f"tp*cp={axes['tp'] * axes['cp']} is larger than the {asked} GPUs the scenario asks for"
+    if asked is not None and total > asked:
+        return f"needs {total} devices (engine {engine}, trainer {trainer}) but asks for gpus={asked}"
+    if axes["engine"] == "reference" and axes["tp"] > 1:
+        return "the reference engine is single-device: tp must be 1"
+    if axes["engine"] == "reference" and axes["custom_all_reduce"] != "auto":
+        return "custom all-reduce is an sglang setting; the reference engine has none"
+    if axes["engine"] == "reference" and axes["sglang"] is not None:
+        return "the reference engine does not use sglang: leave the sglang axis out or null"
+    if axes["engine"] == "sglang" and axes["sglang"] is None and not settings.get("runner"):
+        return "engine sglang needs an sglang version (or 'current')"
+    if axes["trainer"] == "megatron" and axes["engine"] == "reference":
+        return "the megatron trainer runs on GPU only; pair it with engine sglang"
+    if model.kind == "hf" and settings.get("runner") is None:
+        return f"{model.name} is a real HF model: the built-in runner uses tiny generated models (use an external runner)"
+    if axes["custom_all_reduce"] in ("v1", "v2") and axes["tp"] == 1:
+        return None  # allowed: a TP1 server with the switch set must still start
+    return None
+
+
+class _Parser:
+    """Validation of one matrix document; every error names file, line and key."""
+
+    def __init__(self, path: str, known_models: dict[str, models_mod.Model]) -> None:
+        self.path = path
+        self.models = known_models
+
+    def fail(self, node: Any, key: str | None, msg: str) -> None:
+        raise ScenarioError(f"{yamlfile.where(self.path, node, key)}: {msg}")
+
+    def mapping(self, node: Any, key: str, value: Any) -> dict:
+        if not isinstance(value, dict):
+            self.fail(node, key, f"{key}: expected a mapping, got {type(value).__name__}")
+        return value
+
+    def row(self, node: dict, label: str, allow_settings: bool = True, allow_axes: bool = True) -> dict[str, Any]:
+        """Check a mapping of axis values and/or settings; returns canonical values."""
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if allow_axes and key in AXES:
+                try:
+                    out[key] = AXES[key].coerce(value)
+                except ValueError as exc:
+                    self.fail(node, key, f"{label}.{key}: {exc}")
+                if key == "model" and out[key] not in self.models:
+                    self.fail(node, key, f"{label}.model: unknown model {value!r}; known: {', '.join(sorted(self.models))}")
+            elif allow_settings and key in SETTINGS:
+                problem = SETTINGS[key][1](value)
+                if problem:
+                    self.fail(node, key, f"{label}.{key}: {problem}")
+                out[key] = value
+            else:
+                valid = sorted((set(AXES) if allow_axes else set()) | (set(SETTINGS) if allow_settings else set()))
+                self.fail(node, key, f"{label}.{key}: unknown key; valid: {', '.join(valid)}")
+        return out
+
+    def axes(self, doc: dict) -> dict[str, list[Any]]:
+        node = self.mapping(doc, "axes", doc.get("axes", {}))
+        out: dict[str, list[Any]] = {}
+        for key, values in node.items():
+            if key not in AXES:
+                self.fail(node, key, f"axes.{key}: unknown axis; valid: {', '.join(AXES)}")
+            if not isinstance(values, list) or not values:
+                self.fail(node, key, f"axes.{key}: expected a non-empty list of values")
+            coerced = []
+            for v in values:
+                coerced.append(self.row(_one(node, key, v), "axes", allow_settings=False)[key])
+            if len(set(map(repr, coerced))) != len(coerced):
+                self.fail(node, key, f"axes.{key}: duplicate values")
+            out[key] = coerced
+        return out
+
+
+def _one(parent: Any, key: str, value: Any) -> yamlfile.Located:
+    """A one-key Located mapping that reports the parent's line for `key`."""
+    node = yamlfile.Located({key: value})
+    node.line = parent.line_of(key) if isinstance(parent, yamlfile.Located) else 0
+    node.key_lines = {key: node.line}
+    return node
+
+
+def _matches(axes: dict[str, Any], pattern: dict[str, Any]) -> bool:
+    return all(axes.get(k) == v for k, v in pattern.items())
+
+
+def expand(doc: Any, path: str, known_models: dict[str, models_mod.Model], sglang: str | None = None) -> Matrix:
+    """Validate a parsed matrix document and expand it. `sglang` replaces the version of sglang-engine rows."""
+    p = _Parser(path, known_models)
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path}: expected a mapping with schema, axes, ...")
+    for key in doc:
+        if key not in TOP_KEYS:
+            p.fail(doc, key, f"{key}: unknown key; valid: {', '.join(TOP_KEYS)}")
+    if doc.get("schema") != SCHEMA:
+        p.fail(doc, "schema", f"schema: expected {SCHEMA}, got {doc.get('schema')!r}")
+    defaults = p.row(p.mapping(doc, "defaults", doc.get("defaults", {})), "defaults")
+    axes = p.axes(doc)
+    include, exclude, overrides = (doc.get(k, []) for k in ("include", "exclude", "overrides"))
+    for key, value in (("include", include), ("exclude", exclude), ("overrides", overrides)):
+        if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+            p.fail(doc, key, f"{key}: expected a list of mappings")
+    include_rows = [p.row(x, f"include[{i}]") for i, x in enumerate(include)]
+    exclude_rows = [p.row(x, f"exclude[{i}]", allow_settings=False) for i, x in enumerate(exclude)]
+    override_rows: list[tuple[dict, dict]] = []
+    for i, x in enumerate(overrides):
+        if set(x) != {"match", "set"}:
+            p.fail(x, None, f"overrides[{i}]: expected exactly the keys match and set")
+        override_rows.append((p.row(p.mapping(x, "match", x["match"]), f"overrides[{i}].match", allow_settings=False),
+                              p.row(p.mapping(x, "set", x["set"]), f"overrides[{i}].set", allow_axes=False)))
+    if not axes and not include_rows:
+        p.fail(doc, None, "no scenarios: give axes or include")
+
+    base_axes = {name: a.default for name, a in AXES.items()}
+    base_axes.update({k: v for k, v in defaults.items() if k in AXES})
+    base_settings = {name: s[0] for name, s in SETTINGS.items()}
+    base_settings.update({k: v for k, v in defaults.items() if k in SETTINGS})
+
+    rows: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    names = list(axes)
+    for combo in itertools.product(*(axes[n] for n in names)):
+        rows.append(({**base_axes, **dict(zip(names, combo))}, dict(base_settings)))
+    for inc in include_rows:
+        row_axes = {**base_axes, **{k: v for k, v in inc.items() if k in AXES}}
+        row_settings = {**base_settings, **{k: v for k, v in inc.items() if k in SETTINGS}}
+        rows.append((row_axes, row_settings))
+    rows = [r for r in rows if not any(_matches(r[0], ex) for ex in exclude_rows)]
+    for row_axes, row_settings in rows:
+        for match, settings in override_rows:
+            if _matches(row_axes, match):
+                row_settings.update(settings)
+        if sglang is not None and row_axes["engine"] == "sglang":
+            row_axes["sglang"] = sglang
+
+    matrix = Matrix()
+    seen: dict[str, int] = {}
+    for row_axes, row_settings in rows:
+        if row_axes["model"] is None:
+            p.fail(doc, "axes", "model: every scenario needs a model (in axes, defaults or include)")
+        model = known_models[row_axes["model"]]
+        sid = scenario_id(row_axes, row_settings.get("tag"))
+        if sid in seen:
+            continue  # an include that repeats a product row adds nothing
+        seen[sid] = 1
+        reason = impossible(row_axes, model, row_settings)
+        if reason:
+            matrix.dropped.append(Dropped(sid, reason, path))
+            continue
+        engine, trainer, total = device_counts(row_axes, model)
+        matrix.scenarios.append(Scenario(id=sid, axes=row_axes, settings=row_settings, model=model,
+                                         gpus=row_settings.get("gpus") or total, source=path,
+                                         engine_gpus=engine, trainer_gpus=trainer))
+    return matrix
+
+
+def load(path: str | Path, known_models: dict[str, models_mod.Model] | None = None, sglang: str | None = None) -> Matrix:
+    """Read and expand one matrix file."""
+    known = known_models if known_models is not None else models_mod.load()
+    return expand(yamlfile.load(path), str(path), known, sglang=sglang)
+
+
+def load_many(paths: list[str | Path], known_models: dict[str, models_mod.Model] | None = None,
+              sglang: str | None = None) -> Matrix:
+    """Expand several files; the same id in two files is an error naming both."""
+    known = known_models if known_models is not None else models_mod.load()
+    out = Matrix()
+    origin: dict[str, str] = {}
+    for path in paths:
+        m = load(path, known, sglang)
+        for s in m.scenarios:
+            if s.id in origin:
+                raise ScenarioError(f"{path}: scenario {s.id!r} is also defined in {origin[s.id]}; ids must be unique")
+            origin[s.id] = str(path)
+        out.scenarios += m.scenarios
+        out.dropped += m.dropped
+    return out
+
+
+def matrix_files(target: str | Path) -> list[Path]:
+    """A matrix file, or every *.yaml in a folder (sorted)."""
+    target = Path(target)
+    if target.is_dir():
+        files = sorted(target.glob("*.yaml"))
+        if not files:
+            raise ScenarioError(f"{target}: no *.yaml matrix files")
+        return files
+    if not target.exists():
+        raise ScenarioError(f"{target}: no such matrix file or folder")
+    return [target]
+
+
+def select(scenarios: list[Scenario], keyword: str | None) -> list[Scenario]:
+    """Filter by a pytest-style -k expression over the id's dot-separated parts and markers."""
+    if not keyword:
+        return list(scenarios)
+    from harness.keyword import matches
+    return [s for s in scenarios if matches(keyword, s.id, s.markers)]
