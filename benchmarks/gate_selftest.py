@@ -44,7 +44,7 @@ def main() -> None:
     cs, cw = Counter(v for v, _ in same), Counter(v for v, _ in slow)
     lines = ["# Gate self-test (CPU reference engine, 2 cores)", "",
              f"date: {time.strftime('%Y-%m-%d %H:%M')}; wall: {time.time() - started:.0f}s; scenario: "
-             f"tiny-llama colocated, 12 steps x repeat 2 = 24 weight_sync_s samples per run; gate weight_sync_s "
+             f"tiny-llama colocated, 50 steps x repeat 2 = 100 weight_sync_s samples per run; gate weight_sync_s "
              f"max_rise 5%, Mann-Whitney p < 0.01; baseline: {args.baseline_runs} promoted runs.", "",
              f"- unchanged reruns: {len(same)}; regressed (false alarms): {cs['regressed']}; pass: {cs['pass']}; "
              f"inconclusive: {cs['inconclusive']}; other: {len(same) - cs['regressed'] - cs['pass'] - cs['inconclusive']}",

@@ -74,6 +74,8 @@ def _install(python: Path, specs: list[str], wheelhouse: Path | None, log: Path)
         cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
     if wheelhouse:
         cmd += ["--no-index", "--find-links", str(wheelhouse)]
+    if all(Path(s).is_dir() for s in specs):
+        cmd += ["--no-build-isolation", "--no-deps"]     # a source tree: build with the inherited setuptools
     with open(log, "ab") as fh:
         res = subprocess.run(cmd + specs, stdout=fh, stderr=subprocess.STDOUT, timeout=3600)
     if res.returncode != 0:

@@ -53,7 +53,8 @@ def _argv(scenario: Scenario, scenario_json: Path, run_dir: Path, python: str) -
     runner = scenario.settings.get("runner")
     if not runner:
         return launch.runner_argv(python, scenario_json)
-    subst = {"{scenario}": str(scenario_json), "{run_dir}": str(run_dir), "{python}": python}
+    subst = {"{scenario}": str(scenario_json), "{run_dir}": str(run_dir), "{python}": python,
+             "{repo}": str(launch.REPO_ROOT)}
     out = []
     for arg in runner["command"]:
         arg = str(arg)
@@ -95,20 +96,21 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
     diag = triage.diagnose(res.lines)
     failures: list[str] = []
     infra: list[str] = []
+    unjudgeable: list[str] = []     # the run's own evidence is missing or broken: infra, whatever else failed
     engine_up = any(e.get("event") == "engine_ready" for e in res.events) or any(
         READY_LINE in ln.text for ln in res.lines)
 
     if res.malformed_events:
-        infra.append(f"events.jsonl:{res.malformed_events[0]}: not a JSON event (runner/harness contract broken)")
+        unjudgeable.append(f"events.jsonl:{res.malformed_events[0]}: not a JSON event (runner/harness contract broken)")
     if not res.events_file_found and not external:
-        infra.append("the runner wrote no events.jsonl (it died before its first event)")
+        unjudgeable.append("the runner wrote no events.jsonl (it died before its first event)")
     if res.timed_out:
         last = [e["event"] for e in res.events if e.get("event") != "metric"][-1:] or ["none"]
         msg = f"timed out after {scenario.settings['timeout_s']}s; last event: {last[0]}"
         if engine_up:
             failures.append(msg)
         else:
-            infra.append(f"{msg} (before the engine came up)")
+            unjudgeable.append(f"{msg} (before the engine came up)")
     elif res.returncode != 0:
         failures.append(f"runner exited with code {res.returncode}")
     if res.leaks:
@@ -119,8 +121,8 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
 
     if failures and diag.is_infra:
         infra.insert(0, f"{diag.name}: {diag.line.text.strip()[:200] if diag.line else ''}")
-    if infra and (not failures or diag.is_infra):
-        verdict, reason = Verdict.INFRA_ERROR, "; ".join(infra)
+    if unjudgeable or infra and (not failures or diag.is_infra):
+        verdict, reason = Verdict.INFRA_ERROR, "; ".join(unjudgeable + infra)
     elif failures:
         verdict, reason = Verdict.REGRESSED, "; ".join(failures[:3])
     elif unsure:
@@ -180,7 +182,9 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
             final.verdict, final.reason = Verdict.REGRESSED, "; ".join(failed)
         elif unsure:
             final.verdict, final.reason = Verdict.INCONCLUSIVE, "; ".join(unsure)
-    final.save(run_root / scenario.id)   # the scenario's own folder holds the final word
+    folder = run_root / scenario.id
+    folder.mkdir(parents=True, exist_ok=True, mode=0o750)
+    final.save(folder)                    # the scenario's own folder holds the final word
     return final
 
 
@@ -221,7 +225,9 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
             argv = _argv(scenario, scenario_json, run_dir, python)
             cwd = Path(runner["cwd"]) if runner.get("cwd") else None
             on_event = (lambda e: options.on_event(scenario, e)) if options.on_event else None
+            memory_before = gpus.memory_used_mib(lease.gpus)
             res = launch.run(argv, env, run_dir, scenario.settings["timeout_s"], cwd=cwd, on_event=on_event)
+            res.leaks += gpus.memory_leaks(memory_before, gpus.memory_used_mib(lease.gpus))
         except (ColobenchError, OSError) as exc:
             msg = str(exc) if isinstance(exc, ColobenchError) else f"{run_dir}: {exc.strerror or exc}"
             return ScenarioResult(scenario.id, Verdict.INFRA_ERROR, msg, run_dir=str(run_dir), properties=props)

@@ -42,6 +42,32 @@ def visible_gpus() -> list[int]:
     return [int(x) for x in out.split() if x.isdigit()]
 
 
+def _smi(query: str, kind: str = "--query-gpu") -> list[list[str]]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", f"{kind}={query}", "--format=csv,noheader,nounits"], capture_output=True,
+                             text=True, timeout=20).stdout
+    except (subprocess.SubprocessError, OSError):
+        return []
+    return [[x.strip() for x in line.split(",")] for line in out.splitlines() if line.strip()]
+
+
+def memory_used_mib(gpus: list[int]) -> dict[int, int]:
+    """MiB in use per physical GPU (NVML through nvidia-smi); empty where there is no driver."""
+    return {int(i): int(m) for i, m in _smi("index,memory.used") if i.isdigit() and m.isdigit() and int(i) in gpus}
+
+
+def memory_leaks(before: dict[int, int], after: dict[int, int], tolerance_mib: int = 256) -> list[str]:
+    """GPUs whose memory did not come back after a scenario, with the processes still holding memory."""
+    grown = [g for g, mib in after.items() if mib > before.get(g, mib) + tolerance_mib]
+    if not grown:
+        return []
+    apps = _smi("pid,process_name,used_memory", "--query-compute-apps")
+    holders = ", ".join(f"pid {p} {n} ({m} MiB)" for p, n, m in apps) or "no process listed"
+    return [f"GPU {g}: {before.get(g)} -> {after[g]} MiB after the scenario; held by {holders}" for g in grown]
+
+
 def rotated(gpus: list[int], offset: int) -> list[int]:
     """The host's GPUs starting at position `offset` (wrapping)."""
     if not gpus:

@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS trust (
 
 def identity(scenario_id: str) -> str:
     """A scenario's id without its sglang version: the same scenario across versions."""
-    return re.sub(r"\.sglang-\d[\w.+-]*?(?=\.[a-z]|$)", ".sglang", scenario_id)
+    return re.sub(r"\.sglang-\d[\w.+-]*?(?=\.(?!post|dev|rc)[a-z]|$)", ".sglang", scenario_id)
 
 
 class HistoryStore:

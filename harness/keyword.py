@@ -55,19 +55,19 @@ def matches(expr: str, name: str, extra: tuple[str, ...] = ()) -> bool:
             raise ColobenchError(f"-k {expr!r}: unexpected {tok!r}")
         return tok.lower() in haystack or tok.lower() in markers
 
-    def conjunction() -> bool:
-        value = atom()
-        while peek() == "and":
+    def chain(op: str, operand) -> bool:
+        value = operand()
+        while peek() == op:
             take()
-            value = atom() and value
+            right = operand()
+            value = (value and right) if op == "and" else (value or right)
         return value
 
+    def conjunction() -> bool:
+        return chain("and", atom)
+
     def disjunction() -> bool:
-        value = conjunction()
-        while peek() == "or":
-            take()
-            value = conjunction() or value
-        return value
+        return chain("or", conjunction)
 
     if not tokens:
         return True

@@ -128,7 +128,7 @@ def runner_env(extra: dict[str, str], cuda_visible_devices: str | None, run_dir:
 
 def _stack_dump(pid: int, run_dir: Path) -> str | None:
     """py-spy dump of a process into the run folder, where py-spy is available."""
-    spy = shutil.which("py-spy")
+    spy = shutil.which("py-spy", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
     if not spy:
         return None
     out = run_dir / f"py-spy-{pid}.txt"
@@ -156,19 +156,21 @@ def processes_with_token(token: str) -> list[tuple[int, str]]:
     return found
 
 
-def _kill_group(pgid: int, grace_s: float = 5.0) -> None:
+def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL, to the runner's whole process group; reaps the leader so a zombie does not count."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pgid, sig)
+            os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
+            proc.poll()
             try:
-                os.killpg(pgid, 0)
+                os.killpg(proc.pid, 0)
             except ProcessLookupError:
                 return
-            time.sleep(0.1)
+            time.sleep(0.05)
 
 
 def sweep(token: str) -> list[str]:
@@ -206,17 +208,17 @@ def run(argv: list[str], env: dict[str, str], run_dir: Path, timeout_s: float, c
             capture.poll()
             if time.monotonic() - capture.start > timeout_s:
                 timed_out = True
-                for pid, _ in [(proc.pid, "")] + processes_with_token(token):
+                for pid in dict.fromkeys([proc.pid] + [p for p, _ in processes_with_token(token)]):
                     name = _stack_dump(pid, run_dir)
                     if name:
                         dumps.append(name)
                 log.write((TIMEOUT_LINE.format(t=timeout_s) + "\n").encode())
-                _kill_group(proc.pid)
+                _kill_group(proc)
                 break
             time.sleep(poll_s)
     finally:
         if proc.poll() is None:
-            _kill_group(proc.pid, grace_s=2.0)
+            _kill_group(proc, grace_s=2.0)
         proc.wait()
         log.close()
     duration = time.monotonic() - capture.start
@@ -225,7 +227,3 @@ def run(argv: list[str], env: dict[str, str], run_dir: Path, timeout_s: float, c
     return LaunchResult(returncode=proc.returncode, timed_out=timed_out, duration_s=duration, events=capture.events,
                         lines=capture.lines, malformed_events=capture.malformed,
                         events_file_found=(run_dir / "events.jsonl").exists(), leaks=leaks, stack_dumps=dumps)
-
-
-def current_python() -> str:
-    return sys.executable

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 _RULE_KEYS = {"name", "event", "fields", "log", "source", "min", "max", "within_s", "from", "after", "forbid"}
-ERROR_LINE = re.compile(r"(?i)(\berror\b|exception|traceback|\bfatal\b|terminated unexpectedly|timed out)")
+ERROR_LINE = re.compile(r"(?i)(error\b|exception|traceback|\bfatal\b|\bfailed:|terminated unexpectedly|timed out)")
 
 
 @dataclass(frozen=True)

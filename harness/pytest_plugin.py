@@ -25,21 +25,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name in ("gpu", "cpu", "colocate", "split", "fault"):
         config.addinivalue_line("markers", f"{name}: colobench scenario marker")
+    from harness.cli import interrupt_on_sigterm
+    interrupt_on_sigterm()
+    if "PYTEST_XDIST_WORKER" not in os.environ and "COLOBENCH_RUN_ID" not in os.environ:
+        from harness import session
+        os.environ["COLOBENCH_RUN_ID"] = session.new_run_id()    # xdist workers inherit it: one run, a folder each
+    config.stash[_MATRIX] = _load_matrix(config)
+
+
+def _load_matrix(config: pytest.Config):
+    """The selected matrix, validated once; bad input is a one-line usage error (exit 4), as xdist does."""
+    from harness import models, scenario
+    from harness.errors import ColobenchError
+    targets = config.getoption("--matrix") or [str(Path(__file__).resolve().parent.parent / "matrix")]
+    try:
+        files = [f for t in targets for f in scenario.matrix_files(t)]
+        return scenario.load_many(files, models.load(), sglang=config.getoption("--sglang"))
+    except ColobenchError as exc:
+        raise pytest.UsageError(f"colobench: {exc}") from None
 
 
 class MatrixFile(pytest.File):
     """suites/test_*.py files that set COLOBENCH_MATRIX = True become a collector of the matrix scenarios."""
 
     def collect(self):
-        from harness import gpus, models, scenario
-        from harness.errors import ColobenchError
-        config = self.config
-        targets = config.getoption("--matrix") or [str(Path(self.path).parent.parent / "matrix")]
-        try:
-            files = [f for t in targets for f in scenario.matrix_files(t)]
-            matrix = scenario.load_many(files, models.load(), sglang=config.getoption("--sglang"))
-        except ColobenchError as exc:
-            raise pytest.UsageError(f"colobench: {exc}") from None
+        from harness import gpus
+        matrix = self.config.stash[_MATRIX]
         visible = len(gpus.visible_gpus())
         for s in matrix.scenarios:
             item = ScenarioItem.from_parent(self, name=s.id, scenario=s)
@@ -80,7 +91,7 @@ class ScenarioItem(pytest.Item):
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
-        return self.path, None, f"scenario {self.name}"
+        return self.path, 0, f"scenario {self.name}"
 
 
 class ScenarioFailed(Exception):
@@ -90,6 +101,7 @@ class ScenarioFailed(Exception):
 
 
 _RUN_DIR = pytest.StashKey[Path]()
+_MATRIX = pytest.StashKey[object]()
 _RESULTS: list = []
 
 

@@ -6,7 +6,9 @@ The only place that catches ColobenchError: it prints one line and exits with th
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from harness.cli import baseline, bisect, compare, env, list_, report, run, triage
 from harness.errors import ColobenchError
@@ -25,8 +27,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (a CI job cancelled, `timeout`) unwinds like Ctrl-C: runners are killed, reports stay valid."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupt_on_sigterm()
     try:
         return args.verb.main(args)
     except ColobenchError as exc:

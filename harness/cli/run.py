@@ -10,7 +10,7 @@ from pathlib import Path
 from harness import ab, envs, execute, fingerprint, history, report, session
 from harness.cli import common
 from harness.errors import ColobenchError
-from harness import scenario as scenario_mod
+from harness.schema import SETTINGS
 from harness.scenario import Scenario
 from harness.verdict import BISECT_EXIT_CODES, EXIT_CODES, ScenarioResult, worst
 
@@ -43,7 +43,7 @@ def injected(spec: str) -> dict:
             fault["factor" if kind == "sync_slowdown" else "delay_s"] = float(value)
         except ValueError:
             raise ColobenchError(f"--inject {spec!r}: {value!r} is not a number") from None
-    problem = scenario_mod.SETTINGS["fault"][1](fault)
+    problem = SETTINGS["fault"][1](fault)
     if problem:
         raise ColobenchError(f"--inject {spec!r}: {problem}")
     return fault
@@ -51,11 +51,13 @@ def injected(spec: str) -> dict:
 
 def baseline_provider(spec: str, store: history.HistoryStore | None, bucket: str):
     """A function scenario -> baseline samples, from a --baseline spec."""
+    kind, _, value = spec.partition(":")
+    if spec not in ("none", "history") and not (kind in ("run", "version") and value):
+        raise ColobenchError(f"--baseline {spec!r}: expected history, run:RUN_ID, version:V or none")
     if spec == "none" or store is None:
         return None
     if spec == "history":
         return lambda s: store.baseline(s.id, bucket)
-    kind, _, value = spec.partition(":")
     if kind == "run" and value:
         return lambda s: next(iter(store.samples_of_run(value, s.id).values()), {})
     if kind == "version" and value:

@@ -113,7 +113,7 @@ class Run:
         visible = placement.visible_devices()
         base = placement.base_gpu_id(lay, 0, visible, str(self.args.get("device_mapping", "local")))
         self.base = base
-        port = free_port()
+        port = int(self.args.get("port") or free_port())
         argv, env_over = engine_command(self.scn, str(self.model_path), port, base)
         url = f"http://127.0.0.1:{port}"
         log_path = str(self.run_dir / "engine-0.log")

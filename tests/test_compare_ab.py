@@ -1,0 +1,56 @@
+"""compare (history -> table/markdown/plot) and A/B (interleaved runs of two versions, judged per scenario)."""
+
+import sys
+
+from harness import ab, compare, execute, history, models, scenario
+from harness.session import Session
+from harness.verdict import Verdict
+from tests.conftest import FAKE_RUNNER
+
+
+def fill(store: history.HistoryStore):
+    fp_a = {"gpu.name": "H200", "version.sglang": "0.5.11", "env": {"NCCL_NVLS_ENABLE": "0"}}
+    fp_b = {"gpu.name": "H200", "version.sglang": "0.5.12", "env": {"NCCL_NVLS_ENABLE": "0"}}
+    for i in range(6):
+        store.record_run("A", f"m.tp2.colocate.sglang-0.5.11", "0.5.11", "b", fp_a, "pass",
+                         {"weight_sync_s": [0.40 + 0.01 * i], "rollout_tokens_per_s": [1000.0 + i]})
+        store.record_run("B", f"m.tp2.colocate.sglang-0.5.12", "0.5.12", "b", fp_b, "pass",
+                         {"weight_sync_s": [0.60 + 0.01 * i], "rollout_tokens_per_s": [1001.0 + i]})
+
+
+def test_compare_runs_gives_delta_p_and_verdict(store, tmp_path):
+    fill(store)
+    la, da, fa = compare.side(store, "A")
+    lb, db, fb = compare.side(store, "B")
+    rows = {r.metric: r for r in compare.rows(da, db)}
+    assert rows["weight_sync_s"].verdict == "worse" and rows["weight_sync_s"].p_value < 0.01
+    assert rows["rollout_tokens_per_s"].verdict == "same"
+    md = compare.markdown(la, lb, list(rows.values()), fa, fb)
+    assert "Fingerprint diff" in md and "version.sglang" in md
+
+
+def test_compare_versions_and_plot(store, tmp_path):
+    fill(store)
+    _, da, _ = compare.side(store, "version:0.5.11")
+    _, db, _ = compare.side(store, "version:0.5.12")
+    assert {r.scenario for r in compare.rows(da, db)} == {"m.tp2.colocate.sglang"}
+    png = compare.plot_versions(store, "m.tp2.colocate.sglang", "weight_sync_s", tmp_path / "p.png")
+    assert png is None or png.stat().st_size > 1000
+
+
+def test_ab_interleaves_versions_and_decides(tmp_path, write_matrix, monkeypatch):
+    monkeypatch.setenv("COLOBENCH_GPUS", "0")                    # an sglang scenario leases a GPU
+    monkeypatch.setenv("COLOBENCH_GPU_LOCK_DIR", str(tmp_path / "locks"))
+    path = write_matrix(f"""
+        schema: 1
+        defaults: {{model: tiny-llama, engine: sglang, sglang: "0.5.11", timeout_s: 20, repeat: 3}}
+        include: [{{tag: ab, runner: {{command: ["{sys.executable}", "{FAKE_RUNNER}", "pass"]}}}}]
+        """)
+    s = scenario.load(path, models.load()).scenarios[0]
+    sess = Session(tmp_path / "run", execute.Options(infra_retries=0))
+    (tmp_path / "run").mkdir()
+    decisions = ab.run_ab(sess, [s], ["0.5.11", "0.5.12"])
+    assert len(decisions) == 1 and decisions[0].verdict == Verdict.PASS          # the same runner both times
+    order = sorted((p for p in (tmp_path / "run").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    versions = [p.name.split("sglang-")[1].split(".ab")[0] for p in order]
+    assert versions == ["0.5.11", "0.5.12"] * 3

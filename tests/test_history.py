@@ -1,0 +1,71 @@
+import math
+import multiprocessing
+
+import pytest
+
+from harness import history
+from harness.errors import HistoryError
+
+
+def record(store, run_id, sid="tiny.tp1.colocate.sglang-0.5.12", values=None, verdict="pass", sglang="0.5.12"):
+    return store.record_run(run_id, sid, sglang, "bucket1", {"gpu.name": "x"}, verdict, values or {"tok": [1.0, 2.0]})
+
+
+def test_nothing_is_a_baseline_until_promoted_and_revoked_runs_leave(store):
+    record(store, "r1")
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == {}
+    store.promote("r1")
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == {"tok": [1.0, 2.0]}
+    store.revoke("r1")
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == {}
+
+
+def test_baseline_window_spans_versions_of_the_same_scenario(store):
+    record(store, "r1", values={"tok": [1.0]})
+    record(store, "r2", sid="tiny.tp1.colocate.sglang-0.5.13", sglang="0.5.13", values={"tok": [3.0]})
+    store.promote("r1")
+    store.promote("r2")
+    assert sorted(store.baseline("tiny.tp1.colocate.sglang-0.5.14", "bucket1")["tok"]) == [1.0, 3.0]
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.14", "other-bucket") == {}
+
+
+def test_failed_runs_never_enter_the_window(store):
+    record(store, "r1", verdict="regressed")
+    store.promote("r1")
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == {}
+
+
+def test_non_finite_values_are_refused_at_the_write(store):
+    with pytest.raises(HistoryError, match="non-finite"):
+        record(store, "r1", values={"tok": [math.inf]})
+    assert store.runs() == []
+
+
+def test_promote_unknown_run_is_a_one_line_error(store):
+    with pytest.raises(HistoryError, match="no run 'nope'"):
+        store.promote("nope")
+
+
+def test_identity_strips_only_the_version():
+    assert history.identity("m.tp2.colocate.arv2.cvd1.sglang-0.5.12") == "m.tp2.colocate.arv2.cvd1.sglang"
+    assert history.identity("m.tp1.colocate.sglang-0.5.12.post1.fault-x") == "m.tp1.colocate.sglang.fault-x"
+
+
+def _writer(path, n):
+    s = history.HistoryStore(path)
+    for i in range(20):
+        s.record_run(f"w{n}", f"s{i}", None, "b", {}, "pass", {"m": [float(i)] * 5})
+    s.close()
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "h.sqlite"
+    history.HistoryStore(path).close()
+    procs = [multiprocessing.Process(target=_writer, args=(str(path), n)) for n in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    s = history.HistoryStore(path)
+    assert len(s.runs()) == 80
+    assert sum(len(v["m"]) for v in s.samples_of_run("w0").values()) == 100

@@ -1,0 +1,128 @@
+"""The runner's pieces without Ray: wire format, version rules, device mapping, the reference engine over HTTP."""
+
+import os
+import pickle
+import subprocess
+import sys
+import time
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from harness.runner import placement, weight_sync  # noqa: E402
+from harness.runner.engines import sglang  # noqa: E402
+from harness.runner.engines.client import EngineClient, EngineHTTPError  # noqa: E402
+from harness.runner.engines.process import EngineProcess  # noqa: E402
+
+
+def test_flatten_roundtrip_over_shared_memory():
+    named = [("a", torch.randn(3, 4)), ("b", torch.arange(6, dtype=torch.int64)), ("c", torch.randn(5))]
+    buckets = weight_sync.flatten(named)
+    assert len(buckets) == 2                                   # one per dtype
+    back = dict(x for b in buckets for x in weight_sync.unflatten(weight_sync.deserialize(weight_sync.serialize(b))))
+    assert all(torch.equal(back[n], t) for n, t in named)
+
+
+def test_safe_unpickler_blocks_code():
+    import base64
+    evil = base64.b64encode(pickle.dumps(os.system)).decode()
+    with pytest.raises(pickle.UnpicklingError, match="blocked unsafe global"):
+        weight_sync.deserialize(evil)
+
+
+def test_chunks_respect_the_bucket_size():
+    named = [(str(i), torch.zeros(256)) for i in range(10)]      # 1 KiB each
+    assert [len(c) for c in weight_sync.chunks(named, 3 * 1024)] == [3, 3, 3, 1]
+
+
+@pytest.mark.parametrize("version,flag,absent", [((0, 5, 12), "--cuda-graph-max-bs", "--cuda-graph-max-bs-decode"),
+                                                 ((0, 5, 15), "--cuda-graph-max-bs-decode", "--disable-piecewise-cuda-graph")])
+def test_sglang_flags_follow_the_version(version, flag, absent):
+    argv, env = sglang.server_command("/m", version, tp=2, ep=1, port=1, nccl_port=2, base_gpu_id=1, memory_saver=True,
+                                      custom_all_reduce="v2", engine_args={})
+    assert flag in argv and absent not in argv
+    assert argv[argv.index("--base-gpu-id") + 1] == "1"
+    assert env["SGLANG_MEMORY_SAVER_CUDA_GRAPH"] == "true"
+    if version >= (0, 5, 14):
+        assert argv[argv.index("--cuda-graph-backend-prefill") + 1] == "disabled"
+
+
+def test_custom_all_reduce_switch_per_version():
+    assert sglang.allreduce_env((0, 5, 11), "v2") == {"SGLANG_USE_JIT_ALL_REDUCE": "true"}
+    assert sglang.allreduce_env((0, 5, 12), "v1") == {"SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2": "0"}
+    argv, _ = sglang.server_command("/m", (0, 5, 12), tp=2, ep=1, port=1, nccl_port=2, base_gpu_id=0,
+                                    memory_saver=False, custom_all_reduce="off", engine_args={})
+    assert "--disable-custom-all-reduce" in argv
+    assert sglang.parse_version("0.5.12.post1") == (0, 5, 12)
+
+
+def test_base_gpu_id_is_the_local_index_under_remapped_visible_devices():
+    lay = placement.layout(colocate=True, engine_gpus=2, trainer_gpus=2)
+    lay.physical_ids = [1, 0]                                   # CUDA_VISIBLE_DEVICES=1,0
+    assert placement.base_gpu_id(lay, 0, [1, 0]) == 0
+    assert placement.base_gpu_id(lay, 0, [1, 0], mode="physical") == 1
+    split = placement.layout(colocate=False, engine_gpus=1, trainer_gpus=1)
+    assert split.engine_bundles == [[1]] and split.trainer_bundles == [0]
+    lay4 = placement.layout(True, 4, 4)
+    lay4.physical_ids = [1, 2, 3, 4]
+    with pytest.raises(RuntimeError, match="GPU id 1 is not valid under CUDA_VISIBLE_DEVICES=4,5,6,7"):
+        placement.base_gpu_id(lay4, 0, [4, 5, 6, 7])
+
+
+@pytest.fixture(scope="module")
+def reference_server(tmp_path_factory):
+    from harness.runner import tiny_model
+    from harness import models
+    model = models.load()["tiny-llama"].to_json()
+    path = tiny_model.ensure(model, "float32")
+    port = 29000 + os.getpid() % 3000
+    log = tmp_path_factory.mktemp("eng") / "engine-0.log"
+    env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parent.parent)}
+    engine = EngineProcess([sys.executable, "-m", "harness.runner.engines.reference", "--model-path", str(path),
+                            "--port", str(port)], env, str(log), f"http://127.0.0.1:{port}")
+    engine.start()
+    engine.wait_healthy(120)
+    yield EngineClient(engine.url), path, log
+    engine.stop()
+
+
+def test_reference_engine_speaks_the_rl_endpoints(reference_server):
+    client, path, log = reference_server
+    out = client.generate([[5, 6, 7, 8], [5, 6, 7, 8]], max_new_tokens=4, seed=3)
+    assert len(out) == 2 and len(out[0]["output_ids"]) == 4
+    assert all(lp[0] <= 0 for lp in out[0]["meta_info"]["output_token_logprobs"])
+    again = client.generate([[5, 6, 7, 8], [5, 6, 7, 8]], max_new_tokens=4, seed=3)
+    assert [o["output_ids"] for o in again] == [o["output_ids"] for o in out]              # seeded sampling
+    before = client._call("POST", "/weights_checker", {"action": "checksum"})["checksums"]
+    client.release_memory_occupation(None)
+    with pytest.raises(EngineHTTPError, match="KeyError"):
+        client.resume_memory_occupation(["nothing-released"])
+    client.resume_memory_occupation(["weights"])
+    client.resume_memory_occupation(["kv_cache", "cuda_graph"])
+    after = client._call("POST", "/weights_checker", {"action": "checksum"})["checksums"]
+    assert after != before                                         # contents are gone, as in sglang
+    import transformers
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    named = [(n, p.detach()) for n, p in model.named_parameters()]
+    info = weight_sync.sync_colocated(client, named, "7")
+    assert info["buckets"] == 1 and info["bytes"] > 0
+    assert client._call("POST", "/weights_checker", {"action": "checksum"})["checksums"] == before
+    assert client.model_info()["weight_version"] == "7"
+    text = log.read_text()
+    assert "Load weight end." in text and "The server is fired up and ready to roll!" in text
+
+
+def test_engine_death_is_noticed_while_waiting(tmp_path):
+    engine = EngineProcess([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], dict(os.environ),
+                           str(tmp_path / "e.log"), "http://127.0.0.1:9")
+    engine.start()
+    time.sleep(0.5)
+    with pytest.raises(RuntimeError, match="Server process terminated unexpectedly"):
+        engine.wait_healthy(10)
+
+
+def test_harness_never_imports_torch_ray_or_sglang():
+    code = ("import sys, harness.cli, harness.pytest_plugin, harness.execute, harness.bisect, harness.compare;"
+            "bad = [m for m in ('torch', 'ray', 'sglang') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
