@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness import cli, history
+from harness import cli, compare, history
 
 MATRIX = str(Path(__file__).with_name("gate_selftest.yaml"))
 
@@ -44,7 +44,7 @@ def main() -> None:
     cs, cw = Counter(v for v, _ in same), Counter(v for v, _ in slow)
     lines = ["# Gate self-test (CPU reference engine, 2 cores)", "",
              f"date: {time.strftime('%Y-%m-%d %H:%M')}; wall: {time.time() - started:.0f}s; scenario: "
-             f"tiny-llama colocated, 50 steps x repeat 2 = 100 weight_sync_s samples per run; gate weight_sync_s "
+             f"tiny-llama colocated, 80 steps x repeat 1 = 80 weight_sync_s samples per run; gate weight_sync_s "
              f"max_rise 5%, Mann-Whitney p < 0.01; baseline: {args.baseline_runs} promoted runs.", "",
              f"- unchanged reruns: {len(same)}; regressed (false alarms): {cs['regressed']}; pass: {cs['pass']}; "
              f"inconclusive: {cs['inconclusive']}; other: {len(same) - cs['regressed'] - cs['pass'] - cs['inconclusive']}",
@@ -52,6 +52,10 @@ def main() -> None:
              f"inconclusive: {cw['inconclusive']}", "", "## Reasons", ""]
     lines += [f"- same-{i}: {v}: {r[:220]}" for i, (v, r) in enumerate(same)]
     lines += [f"- slow-{i}: {v}: {r[:220]}" for i, (v, r) in enumerate(slow)]
+    la, da, fa = compare.side(store, "base-0")
+    lb, db, fb = compare.side(store, "slow-0")
+    lines += ["", "## colobench compare base-0 slow-0 (two real runs from this history)", "",
+              compare.markdown(la, lb, compare.rows(da, db), fa, fb)]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:8]))
 

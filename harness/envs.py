@@ -90,8 +90,12 @@ def _freeze(python: Path) -> list[str]:
 
 
 def create(specs: list[str], wheelhouse: Path | None = None, inherit: bool = True, system_site: bool = False,
-           extra_key: str = "") -> Env:
-    """The environment for `specs`, created once and reused (a file lock serialises parallel creators)."""
+           extra_key: str = "", sources: Callable[[], list[str]] | None = None) -> Env:
+    """The environment for `specs`, created once and reused (a file lock serialises parallel creators).
+
+    `sources`, when given, is called only if the environment must be built: what to install instead of `specs`
+    (which then only name it), e.g. a source tree extracted from a commit.
+    """
     key = env_key(specs, inherit, system_site, extra_key)
     path = root() / key
     env = Env(key, path, tuple(specs))
@@ -103,6 +107,8 @@ def create(specs: list[str], wheelhouse: Path | None = None, inherit: bool = Tru
         shutil.rmtree(path, ignore_errors=True)
         started = time.monotonic()
         cmd = [sys.executable, "-m", "venv", str(path)] + (["--system-site-packages"] if system_site else [])
+        if inherit:
+            cmd.append("--without-pip")    # pip and setuptools come from the parent; a bundled old setuptools would win
         if subprocess.run(cmd, capture_output=True, timeout=600).returncode != 0:
             raise EnvError(f"env: cannot create a venv at {path}")
         if inherit:
@@ -111,8 +117,9 @@ def create(specs: list[str], wheelhouse: Path | None = None, inherit: bool = Tru
             (own / "_colobench_parent.pth").write_text("\n".join(parents) + "\n")
         log = path / "install.log"
         try:
-            if specs:
-                _install(env.python, specs, wheelhouse, log)
+            to_install = sources() if sources else specs
+            if to_install:
+                _install(env.python, to_install, wheelhouse, log)
         except (EnvError, subprocess.SubprocessError):
             shutil.rmtree(path, ignore_errors=True)
             raise
@@ -124,18 +131,21 @@ def create(specs: list[str], wheelhouse: Path | None = None, inherit: bool = Tru
 
 
 def for_commit(repo: Path, sha: str, subdir: str = "", wheelhouse: Path | None = None) -> Env:
-    """An environment with the package at `repo`@`sha` (optionally a subfolder) installed; cached by commit."""
+    """An environment with the package at `repo`@`sha` (optionally a subfolder) installed; one per commit."""
     full = subprocess.run(["git", "-C", str(repo), "rev-parse", sha], capture_output=True, text=True)
     if full.returncode != 0:
         raise EnvError(f"env: {repo}: unknown commit {sha!r}")
     sha = full.stdout.strip()
     src = Path(tempfile.mkdtemp(prefix=f"colobench-src-{sha[:8]}-"))
-    try:
+
+    def extract() -> list[str]:
         archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", sha], capture_output=True)
         if archive.returncode != 0:
             raise EnvError(f"env: {repo}@{sha[:10]}: git archive failed")
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
-        return create([str(src / subdir)], wheelhouse, extra_key=f"commit:{repo.resolve()}:{sha}:{subdir}")
+        return [str(src / subdir)]
+    try:
+        return create([f"{repo.resolve()}@{sha}/{subdir}"], wheelhouse, sources=extract)
     finally:
         shutil.rmtree(src, ignore_errors=True)
 

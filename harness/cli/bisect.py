@@ -129,7 +129,7 @@ def main(args: argparse.Namespace) -> int:
     result = bisect.search(candidates, probe)
     first, last = result.probe_of(result.first_bad), result.probe_of(result.last_good)
     diffs = bisect.diffs(last.result if last else None, first.result if first else None)
-    triage_line = (first.result.diagnosis or {}).get("signature", "") if first and first.result else ""
+    triage_line = ""
     if first and first.result and first.result.diagnosis:
         d = first.result.diagnosis
         triage_line = f"{d['signature']} [{d.get('layer')}] at {d.get('where')}: {str(d.get('line'))[:200]}"
