@@ -1,6 +1,8 @@
-"""A/B of two SGLang versions on one machine: A B A B ... per scenario, then one decision per scenario.
+"""A/B of two variants on one machine: A B A B ... per scenario, then one decision per scenario.
 
-- Owns: interleaving the two versions' runs (so drift on the host hits both alike) and judging B against A
+A variant is an sglang version (`0.5.12`), `none` (the scenario as written) or an injected fault
+(`inject:sync_slowdown:0.1`, the gates' self-test).
+- Owns: interleaving the two variants' runs (so drift on the host hits both alike) and judging B against A
   with the scenario's relative gates (or AB_GATES when it has none).
 - Does not own: running one scenario (execute.py), the statistics (stats.py via metrics.py).
 """
@@ -19,10 +21,16 @@ AB_GATES = {"rollout_tokens_per_s": {"max_drop": "5%"}, "weight_sync_s": {"max_r
             "engine_startup_s": {"max_rise": "20%", "abs_floor": 1.0}, "train_step_s": {"max_rise": "10%", "abs_floor": 0.005}}
 
 
-def with_version(s: Scenario, version: str, rep: int) -> Scenario:
-    axes = {**s.axes, "sglang": version}
-    sid = scenario_id(axes, s.settings.get("tag")) + f".ab{rep}"
-    return dataclasses.replace(s, id=sid, axes=axes, settings={**s.settings, "repeat": 1})
+def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
+    settings = {**s.settings, "repeat": 1}
+    axes = dict(s.axes)
+    if variant.startswith("inject:"):
+        kind, _, value = variant.removeprefix("inject:").partition(":")
+        settings["fault"] = {"kind": kind, **({"factor" if kind == "sync_slowdown" else "delay_s": float(value)} if value else {})}
+    elif variant != "none":
+        axes["sglang"] = variant
+    sid = scenario_id(axes, s.settings.get("tag")) + f".ab{rep}{side}"
+    return dataclasses.replace(s, id=sid, axes=axes, settings=settings)
 
 
 def _merge(results: list[ScenarioResult]) -> dict[str, list[float]]:
@@ -36,7 +44,7 @@ def _merge(results: list[ScenarioResult]) -> dict[str, list[float]]:
 def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: list[ScenarioResult]) -> ScenarioResult:
     gates = {k: g for k, g in scenario.settings.get("metrics", {}).items() if "max_drop" in g or "max_rise" in g} or AB_GATES
     sa, sb = _merge(ra), _merge(rb)
-    name = f"{history.identity(scenario.id)}.ab-{a}-vs-{b}"
+    name = f"{history.identity(scenario.id)}.ab-{a}-vs-{b}".replace(":", "-")
     props = {"ab.a": a, "ab.b": b, "repeat": str(len(rb))}
     bad_b = [r for r in rb if r.verdict == Verdict.REGRESSED]
     bad_a = [r for r in ra if r.verdict == Verdict.REGRESSED]
@@ -55,20 +63,24 @@ def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: lis
                           gates=[execute._gate_json(g) for g in judged])
 
 
-def run_ab(sess: Session, scenarios: list[Scenario], versions: list[str]) -> list[ScenarioResult]:
-    if len(versions) != 2 or not all(versions):
-        raise ColobenchError(f"--ab {','.join(versions)}: expected two versions, A,B")
-    a, b = versions
-    targets = [s for s in scenarios if s.axes["engine"] == "sglang"]
+def run_ab(sess: Session, scenarios: list[Scenario], variants: list[str]) -> list[ScenarioResult]:
+    if len(variants) != 2 or not all(variants):
+        raise ColobenchError(f"--ab {','.join(variants)}: expected two variants, A,B")
+    a, b = variants
+    is_version = [v != "none" and not v.startswith("inject:") for v in variants]
+    targets = [s for s in scenarios if s.axes["engine"] == "sglang"] if any(is_version) else list(scenarios)
     if not targets:
-        raise ColobenchError("--ab: no sglang-engine scenario selected (the reference engine has no versions)")
+        raise ColobenchError("--ab: versions need sglang-engine scenarios (the reference engine has no versions)")
     decisions = []
     for s in targets:
         ra, rb = [], []
         for rep in range(1, s.settings["repeat"] + 1):
-            for version, sink in ((a, ra), (b, rb)):
-                sink.append(execute.run_scenario(with_version(s, version, rep), sess.run_dir, sess.options))
+            for variant, side, sink in ((a, "a", ra), (b, "b", rb)):
+                sink.append(execute.run_scenario(with_variant(s, variant, rep, side), sess.run_dir, sess.options))
         decision = decide(s, a, b, ra, rb)
+        folder = sess.run_dir / decision.scenario_id
+        folder.mkdir(parents=True, exist_ok=True, mode=0o750)
+        decision.save(folder)
         decisions.append(decision)
         sess.results.append(decision)
         sess.write_reports()

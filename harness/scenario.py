@@ -131,8 +131,8 @@ def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str
         return "the reference engine does not use sglang: leave the sglang axis out or null"
     if axes["engine"] == "sglang" and axes["sglang"] is None and not settings.get("runner"):
         return "engine sglang needs an sglang version (or 'current')"
-    if axes["trainer"] == "megatron" and axes["engine"] == "reference":
-        return "the megatron trainer runs on GPU only; pair it with engine sglang"
+    if axes["trainer"] == "megatron":
+        return "the megatron-core trainer is not built yet (the torch trainer is); use trainer: torch"
     if model.kind == "hf" and settings.get("runner") is None:
         return f"{model.name} is a real HF model: the built-in runner uses tiny generated models (use an external runner)"
     if axes["custom_all_reduce"] in ("v1", "v2") and axes["tp"] == 1:

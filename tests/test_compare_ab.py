@@ -54,3 +54,18 @@ def test_ab_interleaves_versions_and_decides(tmp_path, write_matrix, monkeypatch
     order = sorted((p for p in (tmp_path / "run").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
     versions = [p.name.split("sglang-")[1].split(".ab")[0] for p in order]
     assert versions == ["0.5.11", "0.5.12"] * 3
+
+
+def test_ab_of_an_injected_slowdown_on_any_scenario(tmp_path, write_matrix):
+    path = write_matrix(f"""
+        schema: 1
+        defaults: {{model: tiny-llama, timeout_s: 20, repeat: 2, metrics: {{weight_sync_s: {{max_rise: 5%}}}}}}
+        include: [{{tag: ab, runner: {{command: ["{sys.executable}", "{FAKE_RUNNER}", "pass"]}}}}]
+        """)
+    s = scenario.load(path, models.load()).scenarios[0]
+    a = ab.with_variant(s, "inject:sync_slowdown:0.1", 1, "b")
+    assert a.settings["fault"] == {"kind": "sync_slowdown", "factor": 0.1} and a.id.endswith(".ab1b")
+    sess = Session(tmp_path / "run", execute.Options(infra_retries=0))
+    (tmp_path / "run").mkdir()
+    decision = ab.run_ab(sess, [s], ["none", "none"])[0]
+    assert decision.verdict == Verdict.PASS and decision.properties["ab.b"] == "none"

@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=1, metavar="N", help="retries of an infra error (default 1)")
     p.add_argument("--baseline", default="history", metavar="SPEC",
                    help="baseline of relative gates: history (trusted window), run:RUN_ID, version:V, none")
-    p.add_argument("--ab", metavar="A,B", help="A/B two sglang versions on the same GPUs: A B A B ... (with --repeat)")
+    p.add_argument("--ab", metavar="A,B", help="A/B two variants on the same machine, A B A B ... (with --repeat): "
+                   "sglang versions, none, or inject:KIND:VALUE")
     p.add_argument("--no-history", action="store_true", help="do not record this run in reports/history.sqlite")
     p.add_argument("--bisect-exit-codes", action="store_true", help="exit 0 good, 1 bad, 125 skip (for git bisect run)")
     p.add_argument("--wheelhouse", metavar="DIR", help="offline wheels for creating version environments")

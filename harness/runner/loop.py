@@ -155,10 +155,7 @@ class Run:
     def create_trainer(self, lay: placement.Layout, pg, url: str):
         """Create the trainer actor (its start overlaps the engine's); `ready_trainer` waits for it."""
         import ray
-        if self.axes["trainer"] == "megatron":
-            from harness.runner.trainers.megatron import MegatronTrainer as cls
-        else:
-            from harness.runner.trainers.torch_trainer import TorchTrainer as cls
+        from harness.runner.trainers.torch_trainer import TorchTrainer as cls   # megatron-core: not built yet
         visible = placement.visible_devices()
         bundle = lay.trainer_bundles[0]
         local_rank = visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle

@@ -1,5 +1,6 @@
-"""Trainers: `torch_trainer.py` (HF model + AdamW, CPU or GPU) and `megatron.py` (Megatron-core, GPU: TP/EP).
+"""Trainers: `torch_trainer.py` (HF model + AdamW, CPU or GPU). A Megatron-core trainer (TP/EP, HF weight
+conversion) is not built yet; scenarios asking for it are dropped with that reason.
 
-Both expose the same surface to loop.py: logprobs, train_step, sleep, wake, hf_named_tensors, sync, checksums."""
+The surface loop.py uses: ping, context, versions, train_step, sleep, wake, sync."""
 
 __all__: list[str] = []
