@@ -20,8 +20,11 @@ from harness import cli, compare, history
 MATRIX = str(Path(__file__).with_name("gate_selftest.yaml"))
 
 
-def decision(reports: Path, run_id: str, variants: str) -> tuple[str, str]:
-    cli.main(["run", "--matrix", MATRIX, "--reports-dir", str(reports), "--run-id", run_id, "--ab", variants])
+def decision(reports: Path, run_id: str, variants: str, run: bool = True, repeat: int = 1) -> tuple[str, str]:
+    """One A/B decision (or, with run=False, the one already in reports/runs/<run_id>)."""
+    if run:
+        cli.main(["run", "--matrix", MATRIX, "--reports-dir", str(reports), "--run-id", run_id, "--ab", variants,
+                  "--repeat", str(repeat)])
     result = json.loads(next((reports / "runs" / run_id).glob("*.ab-*/result.json")).read_text())
     return result["verdict"], result["reason"]
 
@@ -32,11 +35,14 @@ def main() -> None:
     p.add_argument("--slow-runs", type=int, default=3)
     p.add_argument("--reports", default=f"/tmp/colobench-selftest-{int(time.time())}")
     p.add_argument("--out", default="reports/gate-selftest.md")
+    p.add_argument("--summarize-only", action="store_true", help="re-read the decisions already under --reports")
+    p.add_argument("--repeat", type=int, default=5, help="runs per side of each decision (one value per run)")
     args = p.parse_args()
     reports = Path(args.reports)
     started = time.time()
-    same = [decision(reports, f"same-{i}", "none,none") for i in range(args.reruns)]
-    slow = [decision(reports, f"slow-{i}", "none,inject:sync_slowdown:0.1") for i in range(args.slow_runs)]
+    run = not args.summarize_only
+    same = [decision(reports, f"same-{i}", "none,none", run, args.repeat) for i in range(args.reruns)]
+    slow = [decision(reports, f"slow-{i}", "none,inject:sync_slowdown:0.1", run, args.repeat) for i in range(args.slow_runs)]
     cs, cw = Counter(v for v, _ in same), Counter(v for v, _ in slow)
     lines = ["# Gate self-test (CPU reference engine, 2 cores)", "",
              f"date: {time.strftime('%Y-%m-%d %H:%M')}; wall: {time.time() - started:.0f}s; scenario: tiny-llama "

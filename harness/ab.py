@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness import execute, history, metrics
+from harness import execute, history, metrics, stats
 from harness.errors import ColobenchError
 from harness.scenario import Scenario, scenario_id
 from harness.session import Session
@@ -33,17 +33,20 @@ def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
     return dataclasses.replace(s, id=sid, axes=axes, settings=settings)
 
 
-def _merge(results: list[ScenarioResult]) -> dict[str, list[float]]:
+def _per_run(results: list[ScenarioResult]) -> dict[str, list[float]]:
+    """One value per run (its median): the unit of evidence, since a run's steps share its offset."""
     out: dict[str, list[float]] = {}
     for r in results:
         for k, v in r.metrics.items():
-            out.setdefault(k, []).extend(x for x in v if x == x)
+            finite = [x for x in v if x == x]
+            if finite:
+                out.setdefault(k, []).append(stats.centre(finite))
     return out
 
 
 def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: list[ScenarioResult]) -> ScenarioResult:
     gates = {k: g for k, g in scenario.settings.get("metrics", {}).items() if "max_drop" in g or "max_rise" in g} or AB_GATES
-    sa, sb = _merge(ra), _merge(rb)
+    sa, sb = _per_run(ra), _per_run(rb)
     name = f"{history.identity(scenario.id)}.ab-{a}-vs-{b}".replace(":", "-")
     props = {"ab.a": a, "ab.b": b, "repeat": str(len(rb))}
     bad_b = [r for r in rb if r.verdict == Verdict.REGRESSED]
@@ -76,7 +79,10 @@ def run_ab(sess: Session, scenarios: list[Scenario], variants: list[str]) -> lis
         ra, rb = [], []
         for rep in range(1, s.settings["repeat"] + 1):
             for variant, side, sink in ((a, "a", ra), (b, "b", rb)):
-                sink.append(execute.run_scenario(with_variant(s, variant, rep, side), sess.run_dir, sess.options))
+                one = with_variant(s, variant, rep, side)
+                sink.append(execute.run_scenario(one, sess.run_dir, sess.options))
+                if sess.record:
+                    sess.record(one, sink[-1])
         decision = decide(s, a, b, ra, rb)
         folder = sess.run_dir / decision.scenario_id
         folder.mkdir(parents=True, exist_ok=True, mode=0o750)

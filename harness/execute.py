@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import gpus, launch, metrics, milestones, redact, triage, yamlfile
+from harness import gpus, launch, metrics, milestones, redact, stats, triage, yamlfile
 from harness.errors import ColobenchError
 from harness.scenario import Scenario
 from harness.verdict import ScenarioResult, Verdict
@@ -159,7 +159,8 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
 def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = None) -> ScenarioResult:
     """Run one scenario `repeat` times (each retried once on infra errors); always returns a result.
 
-    Relative gates are judged once, on the samples of all repeats against the baseline.
+    Relative gates are judged once, after all repeats, on one value per run (its median) against the baseline's
+    per-run medians: steps of one run share the run's offset, so they are not independent samples.
     """
     options = options or Options()
     reps = [_with_retries(scenario, run_root, options, rep) for rep in range(scenario.settings["repeat"])]
@@ -174,7 +175,8 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
     if final.verdict == Verdict.PASS:
         _, gates = rules_for(scenario)
         relative = {k: g for k, g in gates.items() if "max_drop" in g or "max_rise" in g}
-        judged = metrics.evaluate(relative, final.metrics, baseline)
+        per_run = {m: [stats.centre(r.metrics[m]) for r in reps if r.metrics.get(m)] for m in relative}
+        judged = metrics.evaluate(relative, per_run, baseline)
         final.gates = [g for g in final.gates if g["metric"] not in relative] + [_gate_json(g) for g in judged]
         failed = [g.reason for g in judged if g.status in (metrics.GateStatus.FAIL, metrics.GateStatus.ERROR)]
         unsure = [g.reason for g in judged if g.status == metrics.GateStatus.INCONCLUSIVE]

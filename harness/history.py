@@ -15,6 +15,7 @@ import re
 import sqlite3
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from harness.errors import HistoryError
@@ -104,16 +105,24 @@ class HistoryStore:
             out.setdefault(name, []).append(value)
         return out
 
-    def baseline(self, scenario_id: str, bucket: str, limit: int = 20, metric: str | None = None) -> dict[str, list[float]]:
-        """Samples of the last `limit` trusted (promoted, not revoked) passing runs of this scenario and bucket."""
+    def baseline(self, scenario_id: str, bucket: str, limit: int = 20) -> dict[str, list[float]]:
+        """One value per run - the run's median - for the last `limit` trusted (promoted, not revoked) passing runs
+        of this scenario and bucket. Steps of one run share that run's offset, so a run is the unit of evidence."""
         rows = [r for (r,) in self.db.execute(
             "SELECT r.id FROM runs r JOIN trust t ON t.run_id = r.run_id WHERE r.identity = ? AND r.bucket = ?"
             " AND t.promoted IS NOT NULL AND t.revoked IS NULL AND r.verdict = 'pass' ORDER BY r.id DESC LIMIT ?",
             (identity(scenario_id), bucket, limit))]
         if not rows:
             return {}
+        per_run: dict[tuple[int, str], list[float]] = {}
         marks = ",".join("?" * len(rows))
-        return self._samples(f"r.id IN ({marks})", tuple(rows), metric)
+        for row, name, value in self.db.execute(
+                f"SELECT run_row, metric, value FROM samples WHERE run_row IN ({marks}) ORDER BY run_row", tuple(rows)):
+            per_run.setdefault((row, name), []).append(value)
+        out: dict[str, list[float]] = {}
+        for (_, name), values in per_run.items():
+            out.setdefault(name, []).append(float(median(values)))
+        return out
 
     def samples_of_run(self, run_id: str, scenario_id: str | None = None) -> dict[str, dict[str, list[float]]]:
         """{scenario id: {metric: samples}} of one run (optionally one scenario; matched by identity)."""
