@@ -123,8 +123,8 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
         infra.insert(0, f"{diag.name}: {diag.line.text.strip()[:200] if diag.line else ''}")
     if unjudgeable or infra and (not failures or diag.is_infra):
         verdict, reason = Verdict.INFRA_ERROR, "; ".join(unjudgeable + infra)
-    elif failures:
-        verdict, reason = Verdict.REGRESSED, "; ".join(failures[:3])
+    elif failures:   # a leak after a product failure is still named
+        verdict, reason = Verdict.REGRESSED, "; ".join(failures[:3] + infra)
     elif unsure:
         verdict, reason = Verdict.INCONCLUSIVE, "; ".join(unsure)
     else:
