@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness import execute, history, metrics, stats
+from harness import execute, history, metrics
 from harness.errors import ColobenchError
 from harness.scenario import Scenario, scenario_id
 from harness.session import Session
 from harness.verdict import ScenarioResult, Verdict
 
-AB_GATES = {"rollout_tokens_per_s": {"max_drop": "5%"}, "weight_sync_s": {"max_rise": "10%", "abs_floor": 0.005},
-            "engine_startup_s": {"max_rise": "20%", "abs_floor": 1.0}, "train_step_s": {"max_rise": "10%", "abs_floor": 0.005}}
+AB_GATES = execute.DEFAULTS["ab"]   # defaults.yaml: the gates for scenarios without relative gates of their own
 
 
 def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
@@ -33,20 +32,9 @@ def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
     return dataclasses.replace(s, id=sid, axes=axes, settings=settings)
 
 
-def _per_run(results: list[ScenarioResult]) -> dict[str, list[float]]:
-    """One value per run (its median): the unit of evidence, since a run's steps share its offset."""
-    out: dict[str, list[float]] = {}
-    for r in results:
-        for k, v in r.metrics.items():
-            finite = [x for x in v if x == x]
-            if finite:
-                out.setdefault(k, []).append(stats.centre(finite))
-    return out
-
-
 def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: list[ScenarioResult]) -> ScenarioResult:
-    gates = {k: g for k, g in scenario.settings.get("metrics", {}).items() if "max_drop" in g or "max_rise" in g} or AB_GATES
-    sa, sb = _per_run(ra), _per_run(rb)
+    gates = metrics.relative(scenario.settings.get("metrics", {})) or AB_GATES
+    sa, sb = metrics.per_run_values([r.metrics for r in ra]), metrics.per_run_values([r.metrics for r in rb])
     name = f"{history.identity(scenario.id)}.ab-{a}-vs-{b}".replace(":", "-")
     props = {"ab.a": a, "ab.b": b, "repeat": str(len(rb))}
     bad_b = [r for r in rb if r.verdict == Verdict.REGRESSED]
@@ -63,7 +51,7 @@ def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: lis
     verdict = Verdict.REGRESSED if failed else Verdict.INCONCLUSIVE if unsure else Verdict.PASS
     reason = "; ".join(failed or unsure) or "; ".join(g.reason for g in judged if g.reason)
     return ScenarioResult(name, verdict, reason, metrics=sb, properties=props,
-                          gates=[execute._gate_json(g) for g in judged])
+                          gates=[g.to_json() for g in judged])
 
 
 def run_ab(sess: Session, scenarios: list[Scenario], variants: list[str]) -> list[ScenarioResult]:

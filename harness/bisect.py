@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import stats
+from harness import fingerprint, stats
 from harness.errors import ColobenchError
 from harness.verdict import ScenarioResult, Verdict
 
@@ -144,7 +144,7 @@ def diffs(last_good: ScenarioResult | None, first_bad: ScenarioResult | None) ->
         return {}
     ms_a = {m["name"]: "ok" if m["ok"] else m["reason"][:80] for m in last_good.milestones}
     ms_b = {m["name"]: "ok" if m["ok"] else m["reason"][:80] for m in first_bad.milestones}
-    milestones = [(k, ms_a.get(k, "-"), ms_b.get(k, "-")) for k in sorted(set(ms_a) | set(ms_b)) if ms_a.get(k) != ms_b.get(k)]
+    milestones = fingerprint.changed(ms_a, ms_b)
     metrics = []
     for k in sorted(set(last_good.metrics) | set(first_bad.metrics)):
         a = [v for v in last_good.metrics.get(k, []) if v == v]
@@ -155,5 +155,5 @@ def diffs(last_good: ScenarioResult | None, first_bad: ScenarioResult | None) ->
             metrics.append((k, f"{stats.centre(a):.4g}" if a else "-", f"{stats.centre(b):.4g}" if b else "-"))
     pa = {k: v for k, v in last_good.properties.items() if k.startswith(("version.", "axis.sglang", "env."))}
     pb = {k: v for k, v in first_bad.properties.items() if k.startswith(("version.", "axis.sglang", "env."))}
-    finger = [(k, pa.get(k, "-"), pb.get(k, "-")) for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
+    finger = fingerprint.changed(pa, pb)
     return {"milestones": milestones, "metrics": metrics, "fingerprint": finger}

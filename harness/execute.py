@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import gpus, launch, metrics, milestones, redact, stats, triage, yamlfile
+from harness import gpus, launch, metrics, milestones, redact, triage, yamlfile
 from harness.errors import ColobenchError
 from harness.scenario import Scenario
 from harness.verdict import ScenarioResult, Verdict
@@ -148,7 +148,7 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
     return ScenarioResult(
         scenario_id=scenario.id, verdict=verdict, reason=reason, duration_s=round(res.duration_s, 3),
         metrics=values,
-        gates=[_gate_json(g) for g in gated],
+        gates=[g.to_json() for g in gated],
         milestones=[{"name": r.name, "ok": r.ok, "reason": r.reason} for r in checked],
         diagnosis=diag.to_json() if diag.line is not None else None,
         context=_context_event(res.events),
@@ -174,10 +174,10 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
     baseline = options.baseline(scenario) if options.baseline else None
     if final.verdict == Verdict.PASS:
         _, gates = rules_for(scenario)
-        relative = {k: g for k, g in gates.items() if "max_drop" in g or "max_rise" in g}
-        per_run = {m: [stats.centre(r.metrics[m]) for r in reps if r.metrics.get(m)] for m in relative}
+        relative = metrics.relative(gates)
+        per_run = metrics.per_run_values([{m: r.metrics.get(m, []) for m in relative} for r in reps])
         judged = metrics.evaluate(relative, per_run, baseline)
-        final.gates = [g for g in final.gates if g["metric"] not in relative] + [_gate_json(g) for g in judged]
+        final.gates = [g for g in final.gates if g["metric"] not in relative] + [g.to_json() for g in judged]
         failed = [g.reason for g in judged if g.status in (metrics.GateStatus.FAIL, metrics.GateStatus.ERROR)]
         unsure = [g.reason for g in judged if g.status == metrics.GateStatus.INCONCLUSIVE]
         if failed:
@@ -188,11 +188,6 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
     folder.mkdir(parents=True, exist_ok=True, mode=0o750)
     final.save(folder)                    # the scenario's own folder holds the final word
     return final
-
-
-def _gate_json(g: metrics.GateResult) -> dict:
-    return {"metric": g.metric, "status": g.status.value, "reason": g.reason, "value": g.value,
-            "baseline": g.baseline, "p_value": g.p_value}
 
 
 def _with_retries(scenario: Scenario, run_root: Path, options: Options, rep: int) -> ScenarioResult:
@@ -236,6 +231,8 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
         result = judge(scenario, res)
     result.run_dir = str(run_dir)
     props["cuda_visible_devices"] = lease.cuda_visible_devices if scenario.needs_gpu else ""
+    if res.stack_dumps:
+        props["stack_dumps"] = ",".join(res.stack_dumps)      # py-spy dumps of the stuck processes, in the run folder
     for e in res.events:
         if e.get("event") == "environment":
             props.update({f"version.{k}": str(v) for k, v in (e.get("versions") or {}).items()})

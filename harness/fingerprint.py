@@ -79,6 +79,11 @@ def bucket(fp: dict[str, Any]) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+def changed(a: dict[str, Any], b: dict[str, Any], missing: str = "-") -> list[tuple[str, Any, Any]]:
+    """(key, a's value, b's value) for every key whose value differs, sorted; `missing` stands for an absent key."""
+    return [(k, a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
 def diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(key, a, b) for facts that differ; env vars and pip pins are compared one by one."""
     def flat(fp: dict[str, Any]) -> dict[str, str]:
@@ -89,4 +94,4 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
             out[f"pip.{name.lower()}"] = ver or pin
         return out
     fa, fb = flat(a), flat(b)
-    return [(k, fa.get(k, "-"), fb.get(k, "-")) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+    return changed(fa, fb)

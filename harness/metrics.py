@@ -41,6 +41,26 @@ class GateResult:
     baseline: float | None = None
     p_value: float | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "status": self.status.value, "reason": self.reason, "value": self.value,
+                "baseline": self.baseline, "p_value": self.p_value}
+
+
+def relative(gates: dict[str, dict]) -> dict[str, dict]:
+    """The gates that compare against a baseline (max_drop / max_rise)."""
+    return {k: g for k, g in gates.items() if "max_drop" in g or "max_rise" in g}
+
+
+def per_run_values(runs: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """One value per run - its median - by metric: a run's steps share its offset, so a run is the unit of evidence."""
+    out: dict[str, list[float]] = {}
+    for run in runs:
+        for name, values in run.items():
+            finite = [v for v in values if v == v]
+            if finite:
+                out.setdefault(name, []).append(stats.centre(finite))
+    return out
+
 
 def percent(v: Any) -> float | None:
     """'5%' -> 0.05, 0.05 -> 0.05; None if not a non-negative fraction."""

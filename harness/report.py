@@ -14,7 +14,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from harness import stats
+from harness import fingerprint, stats
 from harness.errors import ColobenchError
 from harness.scenario import Dropped, Scenario
 from harness.verdict import ScenarioResult, Verdict, worst
@@ -56,7 +56,7 @@ def context_diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, s
             return out
         return {prefix.rstrip("."): json.dumps(d) if not isinstance(d, str) else d}
     fa, fb = flat(a), flat(b)
-    return [(k, fa.get(k, "(unset)"), fb.get(k, "(unset)")) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+    return fingerprint.changed(fa, fb, "(unset)")
 
 
 def _pairs_by_launch(results: list[ScenarioResult]) -> list[tuple[ScenarioResult, ScenarioResult]]:

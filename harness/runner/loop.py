@@ -13,57 +13,21 @@ import json
 import os
 import random
 import signal
-import socket
 import sys
 import time
 import traceback
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from harness.runner import events, placement, tiny_model
 from harness.runner.engines.client import EngineClient
-from harness.runner.engines.process import EngineProcess, context, make_engine_actor
+from harness.runner.engines.process import EngineProcess, context, free_port, make_engine_actor
 
-VERSIONED = ("torch", "transformers", "ray", "sglang", "sglang-kernel", "sgl-kernel", "flashinfer-python",
-             "megatron-core", "torch-memory-saver", "safetensors")
 ALL_TAGS = ["weights", "kv_cache", "cuda_graph"]
 
 
 class PhaseError(RuntimeError):
     pass
-
-
-def free_port(low: int = 20000, high: int = 34000) -> int:
-    """A free 127.0.0.1 port below 34000: sglang derives other ports from its own (e.g. its gRPC port, +30000)."""
-    for _ in range(200):
-        port = random.randrange(low, high)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("Address already in use: no free port in 20000-34000")
-
-
-def versions() -> dict[str, str]:
-    """Library versions as the trainer's process sees them (it imports torch anyway; the driver need not)."""
-    out = {"python": sys.version.split()[0]}
-    for name in VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    try:
-        import torch
-        out["cuda"] = str(torch.version.cuda)
-        if torch.cuda.is_available():
-            out["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
-            out["gpu"] = torch.cuda.get_device_name(0)
-    except Exception as exc:  # noqa: BLE001 - reported, never fatal
-        out["torch_error"] = str(exc)
-    return out
 
 
 def engine_command(scn: dict, model_path: str, port: int, base: int) -> tuple[list[str], dict[str, str]]:
@@ -102,7 +66,7 @@ class Run:
         except ray.exceptions.GetTimeoutError:
             raise PhaseError(f"colobench: phase {phase} timed out after {self.phase_timeout:.0f}s") from None
 
-    def timed(self, phase: str, fn, *a, **kw) -> tuple[Any, float]:
+    def timed(self, fn, *a, **kw) -> tuple[Any, float]:
         start = time.perf_counter()
         out = fn(*a, **kw)
         return out, time.perf_counter() - start
@@ -207,7 +171,7 @@ class Run:
         faulted = step >= int(self.fault.get("step", 1))
         prompts, group = self.prompts(step, vocab)
         max_new = self.settings["batch"]["max_new_tokens"]
-        outs, gen_s = self.timed("generate", client.generate, prompts, max_new, 1.0, 7 * step)
+        outs, gen_s = self.timed(client.generate, prompts, max_new, 1.0, 7 * step)
         tokens = sum(len(o["output_ids"]) for o in outs)
         events.metric("rollout_tokens_per_s", tokens / gen_s, "tok/s", step)
         events.emit("generate_done", step=step, sequences=len(outs), tokens=tokens,
@@ -219,7 +183,7 @@ class Run:
             events.log("fault: runner hangs mid-step")
             time.sleep(10**6)
         if self.colocate:
-            _, release_s = self.timed("release", client.release_memory_occupation, list(ALL_TAGS))
+            _, release_s = self.timed(client.release_memory_occupation, list(ALL_TAGS))
             events.metric("release_s", release_s, "s", step)
             events.metric("trainer_wake_s", self.get(self.trainer.wake.remote(), "trainer wake"), "s", step)
         completions = [o["output_ids"] for o in outs]
@@ -232,13 +196,13 @@ class Run:
         resume_s = 0.0
         if self.colocate:
             events.metric("trainer_sleep_s", self.get(self.trainer.sleep.remote(), "trainer sleep"), "s", step)
-            _, resume_s = self.timed("resume", client.resume_memory_occupation, ["weights"])
+            _, resume_s = self.timed(client.resume_memory_occupation, ["weights"])
         if kind == "crash_engine_in_sync" and faulted:
             events.log("fault: engine killed during the weight sync")
             self.kill_engine()
         self.record_sync(self.get(self.trainer.sync.remote(step), "weight sync"), step)
         if self.colocate:
-            _, more = self.timed("resume", client.resume_memory_occupation, ["kv_cache", "cuda_graph"])
+            _, more = self.timed(client.resume_memory_occupation, ["kv_cache", "cuda_graph"])
             events.metric("resume_s", resume_s + more, "s", step)
         events.emit("step_done", step=step)
 

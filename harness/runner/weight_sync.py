@@ -28,6 +28,7 @@ from multiprocessing.reduction import ForkingPickler
 import torch.multiprocessing  # noqa: F401 - registers torch's reductions with ForkingPickler
 
 from harness.runner import events
+from harness.runner.engines.process import free_port
 
 _SAFE_MODULES = {"torch", "torch.multiprocessing.reductions", "torch.storage", "torch._utils", "collections",
                  "torch._tensor"}
@@ -67,13 +68,18 @@ def _tensors(obj: Any) -> list[torch.Tensor]:
     return []
 
 
+def by_dtype(named: list[tuple[str, torch.Tensor]]) -> dict[torch.dtype, list[tuple[str, torch.Tensor]]]:
+    """Tensors grouped by dtype, in order: one bucket each."""
+    out: dict[torch.dtype, list[tuple[str, torch.Tensor]]] = {}
+    for name, t in named:
+        out.setdefault(t.dtype, []).append((name, t))
+    return out
+
+
 def flatten(named: list[tuple[str, torch.Tensor]]) -> list[dict]:
     """One bucket per dtype: {"flattened_tensor": uint8 1-D, "metadata": [{name, shape, dtype, start, end}]}."""
-    by_dtype: dict[torch.dtype, list[tuple[str, torch.Tensor]]] = {}
-    for name, t in named:
-        by_dtype.setdefault(t.dtype, []).append((name, t))
     buckets = []
-    for dtype, items in by_dtype.items():
+    for dtype, items in by_dtype(named).items():
         parts, meta, offset = [], [], 0
         for name, t in items:
             flat = t.detach().contiguous().reshape(-1).view(torch.uint8)
@@ -133,13 +139,6 @@ def sync_colocated(client, named: list[tuple[str, torch.Tensor]], weight_version
     return {"bytes": total, "seconds": time.perf_counter() - start, "buckets": posts}
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def custom_group(backend: str, master: str, port: int, rank: int, world: int, group_name: str,
                  timeout_s: float = 120.0):
     """A process group outside the default one (as sglang's init_custom_process_group builds it)."""
@@ -162,7 +161,7 @@ class BroadcastSync:
     def __init__(self, client, engine_tp: int, backend: str, group_name: str = "weight_update_group") -> None:
         self.client = client
         self.group_name = group_name
-        port = _free_port()
+        port = free_port()
         reply: dict = {}
         thread = threading.Thread(target=lambda: reply.update(client.init_weights_update_group(
             "127.0.0.1", port, 1, engine_tp + 1, group_name, backend)))

@@ -1,4 +1,5 @@
-"""Start an engine server process, standalone or from a Ray actor, and wait until it is healthy.
+"""Start an engine server process, standalone or from a Ray actor, and wait until it is healthy; and what a process
+of the run sees (its launch context, library versions, a free port).
 
 - `EngineProcess`: argv + env -> a child whose stdout/stderr go to `<run dir>/engine-<i>.log`; `wait_healthy`
   polls /health_generate and notices the process dying (`Server process terminated unexpectedly.`).
@@ -9,9 +10,13 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
+import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from harness.runner import events
@@ -70,6 +75,42 @@ class EngineProcess:
             except subprocess.TimeoutExpired:
                 continue
         return self.proc.returncode
+
+
+def free_port(low: int = 20000, high: int = 34000) -> int:
+    """A free 127.0.0.1 port below 34000: sglang derives other ports from its own (e.g. its gRPC port, +30000)."""
+    for _ in range(200):
+        port = random.randrange(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("Address already in use: no free port in 20000-34000")
+
+
+VERSIONED = ("torch", "transformers", "ray", "sglang", "sglang-kernel", "sgl-kernel", "flashinfer-python",
+             "megatron-core", "torch-memory-saver", "safetensors")
+
+
+def versions() -> dict[str, str]:
+    """Library versions as this process sees them (the trainer reports them: it imports torch anyway)."""
+    out = {"python": sys.version.split()[0]}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    try:
+        import torch
+        out["cuda"] = str(torch.version.cuda)
+        if torch.cuda.is_available():
+            out["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
+            out["gpu"] = torch.cuda.get_device_name(0)
+    except Exception as exc:  # noqa: BLE001 - reported, never fatal
+        out["torch_error"] = str(exc)
+    return out
 
 
 def context(role: str, base_gpu_id: int | None = None, extra: dict | None = None) -> dict:

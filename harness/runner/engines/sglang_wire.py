@@ -22,11 +22,9 @@ def sglang_codec(named: list[tuple[str, torch.Tensor]], devices: list[torch.devi
     except ImportError:  # older layout (slime PR 553)
         from sglang.srt.model_executor.model_runner import FlattenedTensorBucket
     monkey_patch_torch_reductions()
-    by_dtype: dict[torch.dtype, list[tuple[str, torch.Tensor]]] = {}
-    for name, t in named:
-        by_dtype.setdefault(t.dtype, []).append((name, t))
+    from harness.runner.weight_sync import by_dtype
     out = []
-    for items in by_dtype.values():
+    for items in by_dtype(named).values():
         bucket = FlattenedTensorBucket(named_tensors=items)
         flat = bucket.get_flattened_tensor()
         copies = [flat if flat.device == d else flat.to(d) for d in devices]

@@ -76,14 +76,18 @@ class TorchTrainer:
                 "train_step_s": time.perf_counter() - start}
 
     # --- memory -------------------------------------------------------------------------------------------
+    def _move(self, device: torch.device | str) -> None:
+        """Model and AdamW state to `device` (host memory while asleep, the GPU while awake)."""
+        self.model.to(device)
+        for state in self.opt.state.values():
+            for k, v in state.items():
+                if torch.is_tensor(v):
+                    state[k] = v.to(device)
+
     def sleep(self) -> float:
         start = time.perf_counter()
         if self.device.type == "cuda":
-            self.model.to("cpu")
-            for state in self.opt.state.values():
-                for k, v in state.items():
-                    if torch.is_tensor(v):
-                        state[k] = v.to("cpu")
+            self._move("cpu")
             torch.cuda.empty_cache()
         self.asleep = True
         return time.perf_counter() - start
@@ -91,11 +95,7 @@ class TorchTrainer:
     def wake(self) -> float:
         start = time.perf_counter()
         if self.device.type == "cuda":
-            self.model.to(self.device)
-            for state in self.opt.state.values():
-                for k, v in state.items():
-                    if torch.is_tensor(v):
-                        state[k] = v.to(self.device)
+            self._move(self.device)
         self.asleep = False
         return time.perf_counter() - start
 
@@ -149,7 +149,7 @@ class TorchTrainer:
         return info
 
     def versions(self) -> dict[str, str]:
-        from harness.runner.loop import versions
+        from harness.runner.engines.process import versions
         return versions()
 
     def ping(self) -> bool:
