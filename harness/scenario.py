@@ -45,7 +45,7 @@ class Scenario:
 
     @property
     def needs_gpu(self) -> bool:
-        return self.axes["engine"] == "sglang" or self.axes["trainer"] == "megatron"
+        return self.axes["engine"] == "sglang"     # the trainer runs where the engine does
 
     @property
     def gpus_to_lease(self) -> int:
@@ -131,8 +131,10 @@ def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str
         return "the reference engine does not use sglang: leave the sglang axis out or null"
     if axes["engine"] == "sglang" and axes["sglang"] is None and not settings.get("runner"):
         return "engine sglang needs an sglang version (or 'current')"
-    if axes["trainer"] == "megatron":
-        return "the megatron-core trainer is not built yet (the torch trainer is); use trainer: torch"
+    if axes["trainer"] == "megatron" and axes["cp"] > 1:
+        return "cp>1 needs TransformerEngine's context-parallel attention; the megatron trainer uses the local spec"
+    if axes["trainer"] == "megatron" and model.is_moe:
+        return f"{model.name} is a MoE model: the megatron trainer converts dense Llama-family weights only (no EP)"
     if model.kind == "hf" and settings.get("runner") is None:
         return f"{model.name} is a real HF model: the built-in runner uses tiny generated models (use an external runner)"
     if axes["custom_all_reduce"] in ("v1", "v2") and axes["tp"] == 1:

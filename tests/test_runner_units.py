@@ -126,3 +126,52 @@ def test_harness_never_imports_torch_ray_or_sglang():
     code = ("import sys, harness.cli, harness.pytest_plugin, harness.execute, harness.bisect, harness.compare;"
             "bad = [m for m in ('torch', 'ray', 'sglang') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+class RecordingClient:
+    def __init__(self) -> None:
+        self.posts: list[bool] = []
+
+    def update_weights_from_tensor(self, payloads, load_format=None, flush_cache=True, weight_version=None):
+        self.posts.append(flush_cache)
+
+
+def test_colocated_sync_flushes_with_its_last_post_only():
+    import torch
+    client = RecordingClient()
+    named = [(f"w{i}", torch.ones(256)) for i in range(4)] + [("h", torch.ones(8, dtype=torch.float16))]
+    info = weight_sync.sync_colocated(client, named, "1", bucket_bytes=2048)
+    assert info["buckets"] == len(client.posts) >= 3
+    assert client.posts == [False] * (len(client.posts) - 1) + [True]
+
+
+SGLANG_SIDE = """
+import sys, torch, torch.distributed as dist
+from datetime import timedelta
+from torch.distributed import distributed_c10d as c10d
+port, name = int(sys.argv[1]), sys.argv[2]
+store, rank, world = next(c10d.rendezvous(f"tcp://127.0.0.1:{port}", 1, 2, timeout=timedelta(seconds=60)))
+store = c10d.PrefixStore(name, store)              # what sglang's init_custom_process_group does
+kw = {"group_name": name, "timeout": timedelta(seconds=60)}
+pg, _ = c10d._new_process_group_helper(2, 1, [], c10d.Backend("gloo"), store, **kw)
+c10d._world.pg_group_ranks[pg] = {0: 0, 1: 1}
+t = torch.zeros(4)
+dist.broadcast(t, src=0, group=pg)
+print(t.tolist(), flush=True)
+import os; os._exit(0)             # no teardown of the gloo group (its threads abort an orderly exit)
+"""
+
+
+def test_weight_update_group_meets_a_group_built_the_sglang_way():
+    """The split path's group must use sglang's store layout (keys under the group name), or both ends wait."""
+    import torch
+    import torch.distributed as dist
+    from harness.runner.engines.process import free_port
+    port = free_port()
+    other = subprocess.Popen([sys.executable, "-c", SGLANG_SIDE, str(port), "weight_update_group"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    group = weight_sync.custom_group("gloo", "127.0.0.1", port, 0, 2, "weight_update_group", timeout_s=60)
+    dist.broadcast(torch.arange(4.0), src=0, group=group)
+    out, err = other.communicate(timeout=60)
+    assert other.returncode == 0, err[-1000:]
+    assert out.strip() == "[0.0, 1.0, 2.0, 3.0]"

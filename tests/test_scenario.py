@@ -15,17 +15,32 @@ def test_smoke_matrix_expands_to_colocate_split_and_faults(known_models):
 
 def test_colocate_matrix_product_counts_and_readable_ids(known_models):
     m = scenario.load(REPO / "matrix" / "colocate.yaml", known_models)
-    assert len(m.scenarios) == 48          # tp1: 2*2*2*2 (v2 only) + tp2: 2*2*2*2*2
+    assert len(m.scenarios) == 96          # (tp1: 2*2*2*2 (v2 only) + tp2: 2*2*2*2*2) x trainer torch/megatron
     s = next(x for x in m.scenarios if x.id == "tiny-llama.tp2.colocate.arv2.cvd1.sglang-0.5.12")
     assert s.gpus == 2 and s.needs_gpu and s.axes["cvd_offset"] == 1
     split = next(x for x in m.scenarios if x.id == "tiny-llama.tp2.split.arv1.sglang-0.5.15")
     assert split.gpus == 4                 # engine 2 + trainer 2
+    mcore = next(x for x in m.scenarios if x.id == "tiny-llama.tp2.colocate.arv2.cvd1.mcore.sglang-0.5.12")
+    assert mcore.trainer_gpus == 2 and mcore.gpus == 2     # two megatron ranks on the engine's two GPUs
+
+
+def test_megatron_rows_without_what_they_need_are_dropped(write_matrix, known_models):
+    path = write_matrix("""
+        schema: 1
+        defaults: {engine: reference, trainer: megatron}
+        axes: {model: [tiny-llama, tiny-moe], cp: [1, 2]}
+        """)
+    m = scenario.load(path, known_models)
+    reasons = {d.id: d.reason for d in m.dropped}
+    assert [s.id for s in m.scenarios] == ["tiny-llama.tp1.colocate.mcore.ref"]
+    assert "TransformerEngine" in reasons["tiny-llama.tp1.cp2.colocate.mcore.ref"]
+    assert "dense Llama-family weights only" in reasons["tiny-moe.tp1.colocate.mcore.ref"]
 
 
 def test_sglang_option_replaces_the_version_of_sglang_rows(known_models):
     m = scenario.load(REPO / "matrix" / "colocate.yaml", known_models, sglang="0.5.13")
     assert {s.axes["sglang"] for s in m.scenarios} == {"0.5.13"}
-    assert len(m.scenarios) == 24          # the two versions collapse into one
+    assert len(m.scenarios) == 48          # the two versions collapse into one
 
 
 def test_impossible_combinations_are_dropped_with_a_reason(write_matrix, known_models):

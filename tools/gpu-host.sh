@@ -1,12 +1,22 @@
 #!/bin/bash
 # Source this on a lent GPU host (no internet; torch preinstalled) before running colobench there.
 #   source tools/gpu-host.sh; gpu_install .whl /tmp/site     # an offline wheelhouse (tools: shared/tools/gpu-wheelhouse)
+#   gpu_install_trainer .whl /tmp/mcore                       # megatron-core, for the trainer only
 #   python3 -m harness run --matrix matrix/colocate.yaml -k "tp1 and colocate" --reports-dir /tmp/reports
 export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1   # NVLink multicast stays off
 export TVM_FFI_CACHE_DIR=/tmp/jitcache/tvm-ffi TRITON_CACHE_DIR=/tmp/jitcache/triton FLASHINFER_WORKSPACE_BASE=/tmp/jitcache
 export SGLANG_CACHE_DIR=/tmp/jitcache/sglang COLOBENCH_MODEL_CACHE=/tmp/models COLOBENCH_ENV_DIR=/tmp/envs
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0
-gpu_install() { python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "${2:-/tmp/site}" "$1"/*.whl; }
+# The engine's packages; megatron-core stays out (it flips torch_memory_saver's hook mode when sglang imports it).
+gpu_install() {
+  ls "$1"/*.whl | grep -v megatron_core | xargs python3 -m pip install -q --no-index --no-deps --no-compile --upgrade \
+    --target "${2:-/tmp/site}"
+}
+# megatron-core in a folder only the megatron trainer puts on its path (COLOBENCH_TRAINER_SITE).
+gpu_install_trainer() {
+  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "${2:-/tmp/mcore}" "$1"/megatron_core-*.whl
+}
+export COLOBENCH_TRAINER_SITE=/tmp/mcore
 # A python that sees one sglang version's site folder first (for COLOBENCH_SGLANG_PYTHONS).
 gpu_python_for() { printf '#!/bin/sh\nPYTHONPATH=%s:/tmp/site exec python3 "$@"\n' "$2" > "$1"; chmod +x "$1"; }

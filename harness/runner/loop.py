@@ -52,12 +52,12 @@ class Run:
         self.args = self.settings.get("engine_args", {})
         self.fault = self.settings.get("fault") or {}
         self.run_dir = Path(os.environ.get("COLOBENCH_RUN_DIR") or scn["runtime"]["run_dir"])
-        self.use_gpus = self.axes["engine"] == "sglang" or self.axes["trainer"] == "megatron"
+        self.use_gpus = self.axes["engine"] == "sglang"
         self.colocate = bool(self.axes["colocate"])
         self.phase_timeout = float(self.args.get("phase_timeout_s", max(60.0, self.settings["timeout_s"] / 2)))
         self.engine = None
         self.actor = None
-        self.trainer = None
+        self.trainers: list = []
 
     def get(self, ref: Any, phase: str) -> Any:
         import ray
@@ -116,24 +116,38 @@ class Run:
         events.metric("engine_startup_s", time.perf_counter() - self.engine_started, "s")
         return EngineClient(url, timeout_s=self.phase_timeout)
 
-    def create_trainer(self, lay: placement.Layout, pg, url: str):
-        """Create the trainer actor (its start overlaps the engine's); `ready_trainer` waits for it."""
+    def create_trainer(self, lay: placement.Layout, pg, url: str) -> list:
+        """Create the trainer actors, one per rank (their start overlaps the engine's); `ready_trainer` waits."""
         import ray
-        from harness.runner.trainers.torch_trainer import TorchTrainer as cls   # megatron-core: not built yet
         visible = placement.visible_devices()
-        bundle = lay.trainer_bundles[0]
-        local_rank = visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle
-        self.trainer = ray.remote(cls).options(**placement.actor_options(
-            pg, bundle, placement.TRAINER_SHARE, self.use_gpus)).remote(
-            str(self.model_path), "cuda" if self.use_gpus else "cpu", float(self.args.get("lr", 1e-3)),
-            int(self.args.get("seed", 0)), url, self.axes["engine"], self.axes["tp"], self.colocate, self.fault,
-            local_rank, self.base)
-        return self.trainer.ping.remote()
+        common = (str(self.model_path), "cuda" if self.use_gpus else "cpu", float(self.args.get("lr", 1e-3)),
+                  int(self.args.get("seed", 0)), url, self.axes["engine"], self.axes["tp"], self.colocate, self.fault)
+        if self.axes["trainer"] == "megatron":
+            from harness.runner.trainers.megatron_trainer import MegatronTrainer as cls
+            bundles = lay.trainer_bundles
+            port = free_port()
+            extra = lambda rank: (rank, len(bundles), port, self.axes["tp"])   # noqa: E731
+        else:
+            from harness.runner.trainers.torch_trainer import TorchTrainer as cls
+            bundles = lay.trainer_bundles[:1]
+            extra = lambda rank: ()   # noqa: E731
+        self.trainers = []
+        for rank, bundle in enumerate(bundles):
+            local_rank = visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle
+            self.trainers.append(ray.remote(cls).options(**placement.actor_options(
+                pg, bundle, placement.TRAINER_SHARE, self.use_gpus)).remote(*common, local_rank, self.base,
+                                                                            *extra(rank)))
+        return [t.ping.remote() for t in self.trainers]
 
-    def ready_trainer(self, ping) -> None:
-        self.get(ping, "trainer start")
-        events.emit("environment", versions=self.get(self.trainer.versions.remote(), "trainer versions"))
-        events.emit("launch_context", **self.get(self.trainer.context.remote(), "trainer context"))
+    def on_trainers(self, phase: str, method: str, *args) -> Any:
+        """Call `method` on every trainer rank (the collectives need them all); rank 0's answer."""
+        return self.get([getattr(t, method).remote(*args) for t in self.trainers], phase)[0]
+
+    def ready_trainer(self, pings: list) -> None:
+        self.get(pings, "trainer start")
+        events.emit("environment", versions=self.get(self.trainers[0].versions.remote(), "trainer versions"))
+        for ctx in self.get([t.context.remote() for t in self.trainers], "trainer context"):
+            events.emit("launch_context", **ctx)
 
     # --- the loop -----------------------------------------------------------------------------------------
     def record_sync(self, info: dict, step: int) -> None:
@@ -151,9 +165,9 @@ class Run:
     def initial_sync(self, client: EngineClient) -> None:
         if self.colocate:
             client.release_memory_occupation(None)
-            self.get(self.trainer.sleep.remote(), "trainer sleep")
+            self.on_trainers("trainer sleep", "sleep")
             client.resume_memory_occupation(["weights"])
-        info = self.get(self.trainer.sync.remote(0), "initial sync")
+        info = self.on_trainers("initial sync", "sync", 0)
         self.record_sync(info, 0)
         if self.colocate:
             client.resume_memory_occupation(["kv_cache", "cuda_graph"])
@@ -185,22 +199,22 @@ class Run:
         if self.colocate:
             _, release_s = self.timed(client.release_memory_occupation, list(ALL_TAGS))
             events.metric("release_s", release_s, "s", step)
-            events.metric("trainer_wake_s", self.get(self.trainer.wake.remote(), "trainer wake"), "s", step)
+            events.metric("trainer_wake_s", self.on_trainers("trainer wake", "wake"), "s", step)
         completions = [o["output_ids"] for o in outs]
         logprobs = [[lp[0] for lp in o["meta_info"]["output_token_logprobs"]] for o in outs]
-        train = self.get(self.trainer.train_step.remote(prompts, completions, logprobs, group, vocab), "train")
+        train = self.on_trainers("train", "train_step", prompts, completions, logprobs, group, vocab)
         for name, unit in (("train_step_s", "s"), ("logprob_abs_diff", "nats"), ("loss", ""), ("grad_norm", ""),
                            ("reward_mean", "")):
             events.metric(name, train[name], unit, step)
         events.emit("train_done", step=step, loss=train["loss"])
         resume_s = 0.0
         if self.colocate:
-            events.metric("trainer_sleep_s", self.get(self.trainer.sleep.remote(), "trainer sleep"), "s", step)
+            events.metric("trainer_sleep_s", self.on_trainers("trainer sleep", "sleep"), "s", step)
             _, resume_s = self.timed(client.resume_memory_occupation, ["weights"])
         if kind == "crash_engine_in_sync" and faulted:
             events.log("fault: engine killed during the weight sync")
             self.kill_engine()
-        self.record_sync(self.get(self.trainer.sync.remote(step), "weight sync"), step)
+        self.record_sync(self.on_trainers("weight sync", "sync", step), step)
         if self.colocate:
             _, more = self.timed(client.resume_memory_occupation, ["kv_cache", "cuda_graph"])
             events.metric("resume_s", resume_s + more, "s", step)

@@ -17,11 +17,13 @@ CACHE_ENV = "COLOBENCH_MODEL_CACHE"
 
 
 def model_type_of(architecture: str) -> str:
+    """The transformers model type of a causal-LM class: the one named like it (several types share LlamaForCausalLM)."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-    for model_type, cls in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.items():
-        if cls == architecture:
-            return model_type
-    raise ValueError(f"architecture {architecture!r} is not a transformers causal LM")
+    candidates = [t for t, cls in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.items() if cls == architecture]
+    if not candidates:
+        raise ValueError(f"architecture {architecture!r} is not a transformers causal LM")
+    stem = architecture.lower().removesuffix("forcausallm")
+    return next((t for t in candidates if t.replace("_", "") == stem), candidates[0])
 
 
 def build_config(model: dict[str, Any], dtype: str):
@@ -35,7 +37,7 @@ def build_config(model: dict[str, Any], dtype: str):
 
 def ensure(model: dict[str, Any], dtype: str = "float32", seed: int = 0) -> Path:
     """Path of the generated model folder (config.json + model.safetensors)."""
-    key = hashlib.sha256(json.dumps([model["architecture"], model["config"], dtype, seed], sort_keys=True).encode())
+    key = hashlib.sha256(json.dumps(["v2", model["architecture"], model["config"], dtype, seed], sort_keys=True).encode())
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "colobench" / "models")
     path = root / f"{model['name']}-{dtype}-{key.hexdigest()[:12]}"
     root.mkdir(parents=True, exist_ok=True)

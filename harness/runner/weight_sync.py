@@ -119,32 +119,63 @@ def reference_codec(named: list[tuple[str, torch.Tensor]]) -> list[tuple[list[st
     return [([serialize(b)], b) for b in flatten(named)]
 
 
+class RankGather:
+    """Several trainer ranks, one engine: each rank encodes its engine rank's payload, rank 0 posts them all.
+
+    Payloads travel over a Gloo group (text, never NCCL); the barrier keeps every rank's buffer alive until the
+    engine has answered rank 0's POST."""
+
+    def __init__(self) -> None:
+        self.group = dist.new_group(backend="gloo")
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+
+    def gather(self, payloads: list[str]) -> list[str] | None:
+        """Every rank's payloads in rank order on rank 0; None elsewhere."""
+        out: list | None = [None] * self.world if self.rank == 0 else None
+        dist.gather_object(payloads, out, dst=0, group=self.group)
+        return [p for per_rank in out for p in per_rank] if out is not None else None
+
+    def barrier(self) -> None:
+        dist.barrier(group=self.group)
+
+
 def sync_colocated(client, named: list[tuple[str, torch.Tensor]], weight_version: str, codec: Codec = reference_codec,
-                   bucket_bytes: int = 512 * 2**20) -> dict:
+                   bucket_bytes: int = 512 * 2**20, ranks: RankGather | None = None) -> dict:
     """Send all tensors through update_weights_from_tensor in chunks; returns bytes, seconds and POST count.
 
     The codec gives one payload per engine TP rank (each rank maps a buffer on its own GPU, as Miles' per-rank
-    gather does); the buffers are kept alive until the engine has answered.
+    gather does); with `ranks`, each trainer rank encodes its own and rank 0 posts. The buffers are kept alive
+    until the engine has answered.
     """
     start = time.perf_counter()
     posts = 0
-    for chunk in chunks(named, bucket_bytes):
-        for per_rank, keep_alive in codec(chunk):
-            client.update_weights_from_tensor(per_rank, load_format="flattened_bucket", flush_cache=False,
-                                              weight_version=weight_version)
-            posts += 1
+    groups = chunks(named, bucket_bytes)
+    for i, chunk in enumerate(groups):
+        encoded = codec(chunk)
+        for j, (per_rank, keep_alive) in enumerate(encoded):
+            if ranks is not None:
+                per_rank = ranks.gather(per_rank)
+            if per_rank is not None:       # the last POST flushes the cache (no extra round trip)
+                last = i == len(groups) - 1 and j == len(encoded) - 1
+                client.update_weights_from_tensor(per_rank, load_format="flattened_bucket", flush_cache=last,
+                                                  weight_version=weight_version)
+                posts += 1
+            if ranks is not None:
+                ranks.barrier()
             del keep_alive
-    client.flush_cache()
     total = sum(t.numel() * t.element_size() for _, t in named)
     return {"bytes": total, "seconds": time.perf_counter() - start, "buckets": posts}
 
 
 def custom_group(backend: str, master: str, port: int, rank: int, world: int, group_name: str,
                  timeout_s: float = 120.0):
-    """A process group outside the default one (as sglang's init_custom_process_group builds it)."""
+    """A process group outside the default one, built as sglang's init_custom_process_group builds it: the store's
+    keys prefixed with the group name (without the prefix, NCCL's unique id is never found by the engine's side and
+    both ends wait forever in the first broadcast: seen on 2xH200 with sglang 0.5.12)."""
     from torch.distributed import distributed_c10d as c10d
     store, rank, world = next(c10d.rendezvous(f"tcp://{master}:{port}", rank, world, timeout=timedelta(seconds=timeout_s)))
     store.set_timeout(timedelta(seconds=timeout_s))
+    store = c10d.PrefixStore(group_name, store)
     params = inspect.signature(c10d._new_process_group_helper).parameters
     kwargs: dict[str, Any] = {"group_name": group_name, "timeout": timedelta(seconds=timeout_s)}
     for name in ("backend_options", "pg_options"):

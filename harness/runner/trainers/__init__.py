@@ -1,5 +1,6 @@
-"""Trainers: `torch_trainer.py` (HF model + AdamW, CPU or GPU). A Megatron-core trainer (TP/EP, HF weight
-conversion) is not built yet; scenarios asking for it are dropped with that reason.
+"""Trainers, one Ray actor per rank: `torch_trainer.py` (HF model + AdamW, one rank, CPU or GPU) and
+`megatron_trainer.py` (megatron-core GPTModel with TP, HF weight conversion in `mcore_convert.py`); what both do
+the same way (the step, sleep/wake, faults, the weight sync) is in `base.py`.
 
 The surface loop.py uses: ping, context, versions, train_step, sleep, wake, sync."""
 

@@ -1,157 +1,30 @@
-"""The torch trainer: the tiny HF model, a GRPO-style clipped policy-gradient loss, AdamW; sleep/wake; weight sync.
+"""The torch trainer: the tiny HF model with AdamW, one rank (CPU or one GPU).
 
-Runs inside a Ray actor on the trainer's bundle (CPU, or one GPU). On GPU, sleep moves model and optimizer state
-to host memory and empties the cache (Miles' FSDP backend); on CPU the same calls are timed no-ops.
+On GPU, sleep moves model and optimizer state to host memory and empties the cache (Miles' FSDP backend); on CPU
+the same calls are timed no-ops. The step, sleep/wake and the weight sync are in `base.py`.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from typing import Any
-
 import torch
 
-from harness.runner import events, verify, weight_sync
-from harness.runner.engines.client import EngineClient
-
-SKIP_DEFAULT = "model.layers.0.mlp.down_proj.weight"
+from harness.runner.trainers.base import Trainer
 
 
-class TorchTrainer:
+class TorchTrainer(Trainer):
+    name = "torch trainer"
+
     def __init__(self, model_path: str, device: str, lr: float, seed: int, engine_url: str, engine_kind: str,
                  engine_tp: int, colocate: bool, fault: dict | None, local_rank: int = 0, engine_base: int = 0) -> None:
+        super().__init__(device, lr, seed, engine_url, engine_kind, engine_tp, colocate, fault, local_rank,
+                         engine_base)
         import transformers
-        torch.manual_seed(seed)
-        torch.set_num_threads(1)
-        self.device = torch.device(device if device == "cpu" else f"cuda:{local_rank}")
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
-        dtype = torch.float32 if self.device.type == "cpu" else torch.bfloat16
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(self.device)
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.0)
-        self.client = EngineClient(engine_url)
-        self.engine_kind, self.engine_tp, self.colocate = engine_kind, engine_tp, colocate
-        # the engine's TP ranks' devices as this process numbers them (NOSET: both see the same visible devices)
-        self.engine_devices = [torch.device("cuda", engine_base + r) for r in range(engine_tp)] \
-            if self.device.type == "cuda" else []
-        self.fault = fault or {}
-        self.broadcast: weight_sync.BroadcastSync | None = None
-        self.version = 0
-        self.asleep = False
 
-    def context(self) -> dict:
-        from harness.runner.engines.process import context
-        return context("trainer (ray actor)", None, {"device": str(self.device)})
-
-    # --- model math ---------------------------------------------------------------------------------------
     def _logprobs(self, sequences: torch.Tensor, prompt_len: int) -> torch.Tensor:
         logits = self.model(input_ids=sequences).logits[:, prompt_len - 1:-1, :].float()
         return torch.log_softmax(logits, -1).gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)
 
-    def train_step(self, prompts: list[list[int]], completions: list[list[int]], rollout_logprobs: list[list[float]],
-                   group_size: int, vocab: int) -> dict[str, Any]:
-        start = time.perf_counter()
-        seq = torch.tensor([p + c for p, c in zip(prompts, completions)], device=self.device)
-        prompt_len = len(prompts[0])
-        rollout = torch.tensor(rollout_logprobs, device=self.device, dtype=torch.float32)
-        rewards = torch.tensor([sum(t < vocab // 2 for t in c) / len(c) for c in completions], device=self.device)
-        grouped = rewards.view(-1, group_size)
-        adv = ((grouped - grouped.mean(1, keepdim=True)) / (grouped.std(1, keepdim=True) + 1e-6)).view(-1, 1)
-        self.model.train()
-        with torch.no_grad():
-            old = self._logprobs(seq, prompt_len)
-        new = self._logprobs(seq, prompt_len)
-        ratio = torch.exp(new - old)
-        loss = -torch.min(ratio * adv, torch.clamp(ratio, 0.8, 1.2) * adv).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.opt.step()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        diff = (old - rollout).abs()
-        return {"loss": float(loss), "grad_norm": float(grad_norm), "reward_mean": float(rewards.mean()),
-                "logprob_abs_diff": float(diff.mean()), "logprob_max_abs_diff": float(diff.max()),
-                "train_step_s": time.perf_counter() - start}
-
-    # --- memory -------------------------------------------------------------------------------------------
-    def _move(self, device: torch.device | str) -> None:
-        """Model and AdamW state to `device` (host memory while asleep, the GPU while awake)."""
-        self.model.to(device)
-        for state in self.opt.state.values():
-            for k, v in state.items():
-                if torch.is_tensor(v):
-                    state[k] = v.to(device)
-
-    def sleep(self) -> float:
-        start = time.perf_counter()
-        if self.device.type == "cuda":
-            self._move("cpu")
-            torch.cuda.empty_cache()
-        self.asleep = True
-        return time.perf_counter() - start
-
-    def wake(self) -> float:
-        start = time.perf_counter()
-        if self.device.type == "cuda":
-            self._move(self.device)
-        self.asleep = False
-        return time.perf_counter() - start
-
-    # --- weights ------------------------------------------------------------------------------------------
     def hf_named_tensors(self) -> list[tuple[str, torch.Tensor]]:
         return [(n, p.detach()) for n, p in self.model.named_parameters()]
-
-    def _faulted(self, named: list[tuple[str, torch.Tensor]], step: int) -> list[tuple[str, torch.Tensor]]:
-        kind = self.fault.get("kind")
-        if step < int(self.fault.get("step", 1)):
-            return named
-        target = self.fault.get("tensor", SKIP_DEFAULT)
-        if kind == "skip_tensor":
-            return [(n, t) for n, t in named if n != target]
-        if kind == "corrupt_tensor":
-            return [(n, t + 0.5 if n == target else t) for n, t in named]
-        return named
-
-    def sync(self, step: int) -> dict[str, Any]:
-        """Send every weight to the engine (colocated: IPC buckets; split: broadcast); then check them."""
-        self.version += 1
-        named = self.hf_named_tensors()
-        if self.device.type == "cuda":
-            named = [(n, t.to(self.device, non_blocking=True)) for n, t in named]   # from host memory while asleep
-            torch.cuda.synchronize()
-        sent = self._faulted(named, step)
-        faulted = step >= int(self.fault.get("step", 1))
-        start = time.perf_counter()
-        if self.fault.get("kind") == "sync_delay" and faulted:
-            time.sleep(float(self.fault.get("delay_s", 1.0)))      # inside the timed sync path
-        if self.colocate:
-            codec = weight_sync.reference_codec
-            if self.engine_kind == "sglang":
-                from harness.runner.engines.sglang_wire import sglang_codec
-                codec = lambda nt: sglang_codec(nt, self.engine_devices)   # noqa: E731
-            info = weight_sync.sync_colocated(self.client, sent, str(self.version), codec)
-        else:
-            if self.broadcast is None:
-                backend = "nccl" if self.device.type == "cuda" else "gloo"
-                self.broadcast = weight_sync.BroadcastSync(self.client, self.engine_tp, backend)
-            info = self.broadcast.sync(sent, str(self.version))
-        if self.fault.get("kind") == "sync_slowdown" and faulted:
-            time.sleep((time.perf_counter() - start) * float(self.fault.get("factor", 0.1)))
-        info["seconds"] = time.perf_counter() - start
-        ok, bad = verify.weights_match(self.client, named, self.engine_kind)
-        info.update({"weights_match": ok, "first_mismatch": bad, "weight_version": str(self.version),
-                     "tensors": len(sent)})
-        del named, sent
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-        return info
-
-    def versions(self) -> dict[str, str]:
-        from harness.runner.engines.process import versions
-        return versions()
-
-    def ping(self) -> bool:
-        events.emit("trainer_ready", pid=os.getpid())
-        return True
