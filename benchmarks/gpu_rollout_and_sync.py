@@ -73,6 +73,7 @@ def bare_sync(url: str, model_path: str, repeats: int) -> tuple[list[float], int
     """Seconds per full sync over sglang's own bucket + serializer, and the bytes sent."""
     import torch
     from safetensors.torch import load_file
+    from harness.runner.weight_sync import chunks
     from sglang.srt.utils import MultiprocessingSerializer
     from sglang.srt.utils.patch_torch import monkey_patch_torch_reductions
     try:
@@ -82,13 +83,7 @@ def bare_sync(url: str, model_path: str, repeats: int) -> tuple[list[float], int
     monkey_patch_torch_reductions()
     named = [(n, t.to("cuda", torch.bfloat16)) for n, t in load_file(str(Path(model_path) / "model.safetensors")).items()]
     total = sum(t.numel() * t.element_size() for _, t in named)
-    groups, size = [[]], 0
-    for n, t in named:
-        if groups[-1] and size + t.numel() * t.element_size() > BUCKET:
-            groups.append([])
-            size = 0
-        groups[-1].append((n, t))
-        size += t.numel() * t.element_size()
+    groups = chunks(named, BUCKET)      # the same 512 MiB grouping; everything after it is sglang's own
     seconds = []
     for _ in range(repeats):
         torch.cuda.synchronize()

@@ -14,6 +14,7 @@ import dataclasses
 from harness import execute, history, metrics
 from harness.errors import ColobenchError
 from harness.scenario import Scenario, scenario_id
+from harness.schema import fault_from_spec
 from harness.session import Session
 from harness.verdict import ScenarioResult, Verdict
 
@@ -24,8 +25,7 @@ def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
     settings = {**s.settings, "repeat": 1}
     axes = dict(s.axes)
     if variant.startswith("inject:"):
-        kind, _, value = variant.removeprefix("inject:").partition(":")
-        settings["fault"] = {"kind": kind, **({"factor" if kind == "sync_slowdown" else "delay_s": float(value)} if value else {})}
+        settings["fault"] = fault_from_spec(variant.removeprefix("inject:"), "--ab")
     elif variant != "none":
         axes["sglang"] = variant
     sid = scenario_id(axes, s.settings.get("tag")) + f".ab{rep}{side}"
@@ -72,9 +72,7 @@ def run_ab(sess: Session, scenarios: list[Scenario], variants: list[str]) -> lis
                 if sess.record:
                     sess.record(one, sink[-1])
         decision = decide(s, a, b, ra, rb)
-        folder = sess.run_dir / decision.scenario_id
-        folder.mkdir(parents=True, exist_ok=True, mode=0o750)
-        decision.save(folder)
+        decision.save(sess.run_dir / decision.scenario_id)
         decisions.append(decision)
         sess.results.append(decision)
         sess.write_reports()

@@ -184,9 +184,7 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
             final.verdict, final.reason = Verdict.REGRESSED, "; ".join(failed)
         elif unsure:
             final.verdict, final.reason = Verdict.INCONCLUSIVE, "; ".join(unsure)
-    folder = run_root / scenario.id
-    folder.mkdir(parents=True, exist_ok=True, mode=0o750)
-    final.save(folder)                    # the scenario's own folder holds the final word
+    final.save(run_root / scenario.id)    # the scenario's own folder holds the final word
     return final
 
 

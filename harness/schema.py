@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from harness import milestones
+from harness.errors import ColobenchError
 
 
 def _is_int(v: Any) -> bool:
@@ -103,6 +104,21 @@ def _check_fault(v: Any) -> str | None:
         if key in v and not _positive_number(v[key]):
             return f"fault.{key}: expected a positive number"
     return None
+
+
+def fault_from_spec(spec: str, flag: str = "--inject") -> dict:
+    """`sync_slowdown:0.1` -> {kind: sync_slowdown, factor: 0.1} (`delay_s` for the other kinds), checked."""
+    kind, _, value = spec.partition(":")
+    fault: dict = {"kind": kind}
+    if value:
+        try:
+            fault["factor" if kind == "sync_slowdown" else "delay_s"] = float(value)
+        except ValueError:
+            raise ColobenchError(f"{flag} {spec!r}: {value!r} is not a number") from None
+    problem = _check_fault(fault)
+    if problem:
+        raise ColobenchError(f"{flag} {spec!r}: {problem}")
+    return fault
 
 
 def _check_str_map(v: Any) -> str | None:

@@ -65,6 +65,7 @@ class ScenarioResult:
         return cls(**data)
 
     def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o750)
         path = folder / "result.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.to_json(), indent=1, default=str))

@@ -2,7 +2,10 @@
 
 import sys
 
+import pytest
+
 from harness import ab, compare, execute, history, models, scenario
+from harness.errors import ColobenchError
 from harness.session import Session
 from harness.verdict import Verdict
 from tests.conftest import FAKE_RUNNER
@@ -66,6 +69,8 @@ def test_ab_of_an_injected_slowdown_on_any_scenario(tmp_path, write_matrix):
     s = scenario.load(path, models.load()).scenarios[0]
     a = ab.with_variant(s, "inject:sync_slowdown:0.1", 1, "b")
     assert a.settings["fault"] == {"kind": "sync_slowdown", "factor": 0.1} and a.id.endswith(".ab1b")
+    with pytest.raises(ColobenchError, match="--ab 'sync_slowdown:fast': 'fast' is not a number"):
+        ab.with_variant(s, "inject:sync_slowdown:fast", 1, "b")
     sess = Session(tmp_path / "run", execute.Options(infra_retries=0))
     (tmp_path / "run").mkdir()
     decision = ab.run_ab(sess, [s], ["none", "none"])[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 from harness import ab, envs, execute, fingerprint, history, report, session
 from harness.cli import common
 from harness.errors import ColobenchError
-from harness.schema import SETTINGS
+from harness.schema import fault_from_spec
 from harness.scenario import Scenario
 from harness.verdict import BISECT_EXIT_CODES, EXIT_CODES, ScenarioResult, worst
 
@@ -33,21 +33,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wheelhouse", metavar="DIR", help="offline wheels for creating version environments")
     p.add_argument("--inject", metavar="KIND[:VALUE]",
                    help="gate self-test: inject a fault without changing scenario ids, e.g. sync_slowdown:0.1, sync_delay:0.5")
-
-
-def injected(spec: str) -> dict:
-    """--inject sync_slowdown:0.1 -> {kind: sync_slowdown, factor: 0.1}."""
-    kind, _, value = spec.partition(":")
-    fault: dict = {"kind": kind}
-    if value:
-        try:
-            fault["factor" if kind == "sync_slowdown" else "delay_s"] = float(value)
-        except ValueError:
-            raise ColobenchError(f"--inject {spec!r}: {value!r} is not a number") from None
-    problem = SETTINGS["fault"][1](fault)
-    if problem:
-        raise ColobenchError(f"--inject {spec!r}: {problem}")
-    return fault
 
 
 def baseline_provider(spec: str, store: history.HistoryStore | None, bucket: str):
@@ -84,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
             raise ColobenchError(f"--repeat {args.repeat}: expected a positive int")
         scenarios = [dataclasses.replace(s, settings={**s.settings, "repeat": args.repeat}) for s in scenarios]
     if args.inject:
-        scenarios = [dataclasses.replace(s, settings={**s.settings, "fault": injected(args.inject)}) for s in scenarios]
+        scenarios = [dataclasses.replace(s, settings={**s.settings, "fault": fault_from_spec(args.inject)}) for s in scenarios]
     if not scenarios:
         raise ColobenchError("no scenario selected (check --matrix and -k)")
     reports_dir = Path(args.reports_dir)

@@ -122,21 +122,19 @@ class Run:
         visible = placement.visible_devices()
         common = (str(self.model_path), "cuda" if self.use_gpus else "cpu", float(self.args.get("lr", 1e-3)),
                   int(self.args.get("seed", 0)), url, self.axes["engine"], self.axes["tp"], self.colocate, self.fault)
-        if self.axes["trainer"] == "megatron":
+        megatron = self.axes["trainer"] == "megatron"
+        if megatron:
             from harness.runner.trainers.megatron_trainer import MegatronTrainer as cls
-            bundles = lay.trainer_bundles
-            port = free_port()
-            extra = lambda rank: (rank, len(bundles), port, self.axes["tp"])   # noqa: E731
         else:
             from harness.runner.trainers.torch_trainer import TorchTrainer as cls
-            bundles = lay.trainer_bundles[:1]
-            extra = lambda rank: ()   # noqa: E731
+        bundles = lay.trainer_bundles if megatron else lay.trainer_bundles[:1]    # the torch trainer has one rank
+        port = free_port()
         self.trainers = []
         for rank, bundle in enumerate(bundles):
             local_rank = visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle
+            ranks = (rank, len(bundles), port, self.axes["tp"]) if megatron else ()
             self.trainers.append(ray.remote(cls).options(**placement.actor_options(
-                pg, bundle, placement.TRAINER_SHARE, self.use_gpus)).remote(*common, local_rank, self.base,
-                                                                            *extra(rank)))
+                pg, bundle, placement.TRAINER_SHARE, self.use_gpus)).remote(*common, local_rank, self.base, *ranks))
         return [t.ping.remote() for t in self.trainers]
 
     def on_trainers(self, phase: str, method: str, *args) -> Any:

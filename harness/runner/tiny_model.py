@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "COLOBENCH_MODEL_CACHE"
+FORMAT = 2    # part of the cache key: bump when what `ensure` writes changes (2: model_type named like the class)
 
 
 def model_type_of(architecture: str) -> str:
@@ -37,7 +38,7 @@ def build_config(model: dict[str, Any], dtype: str):
 
 def ensure(model: dict[str, Any], dtype: str = "float32", seed: int = 0) -> Path:
     """Path of the generated model folder (config.json + model.safetensors)."""
-    key = hashlib.sha256(json.dumps(["v2", model["architecture"], model["config"], dtype, seed], sort_keys=True).encode())
+    key = hashlib.sha256(json.dumps([FORMAT, model["architecture"], model["config"], dtype, seed], sort_keys=True).encode())
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "colobench" / "models")
     path = root / f"{model['name']}-{dtype}-{key.hexdigest()[:12]}"
     root.mkdir(parents=True, exist_ok=True)

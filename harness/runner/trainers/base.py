@@ -32,7 +32,6 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.dtype = torch.float32 if self.device.type == "cpu" else torch.bfloat16
-        self.lr = lr
         self.rank, self.world = rank, world
         self.client = EngineClient(engine_url)
         self.engine_kind, self.engine_tp, self.colocate = engine_kind, engine_tp, colocate
@@ -43,7 +42,6 @@ class Trainer:
         self.broadcast: weight_sync.BroadcastSync | None = None
         self.ranks: weight_sync.RankGather | None = None
         self.version = 0
-        self.asleep = False
         self.model: torch.nn.Module
         self.opt: torch.optim.Optimizer
 
@@ -56,6 +54,7 @@ class Trainer:
         raise NotImplementedError
 
     def hf_named_tensors(self) -> list[tuple[str, torch.Tensor]]:
+        """Every weight under its HF name, on this trainer's device (copied from host memory while asleep)."""
         raise NotImplementedError
 
     def _grad_norm(self) -> float:
@@ -103,14 +102,12 @@ class Trainer:
         if self.device.type == "cuda":
             self._move("cpu")
             torch.cuda.empty_cache()
-        self.asleep = True
         return time.perf_counter() - start
 
     def wake(self) -> float:
         start = time.perf_counter()
         if self.device.type == "cuda":
             self._move(self.device)
-        self.asleep = False
         return time.perf_counter() - start
 
     # --- weights ------------------------------------------------------------------------------------------
@@ -138,7 +135,6 @@ class Trainer:
         self.version += 1
         named = self.hf_named_tensors()
         if self.device.type == "cuda":
-            named = [(n, t.to(self.device, non_blocking=True)) for n, t in named]   # from host memory while asleep
             torch.cuda.synchronize()
         sent = self._faulted(named, step)
         faulted = step >= int(self.fault.get("step", 1))

@@ -54,12 +54,13 @@ class UnknownWeight(KeyError):
     pass
 
 
-def _plain(name: str) -> tuple[str, int | None] | None:
+def _plain(name: str) -> tuple[str, int | None]:
+    """(HF name, TP partition dim) of a one-to-one megatron parameter."""
     for pattern, template, dim in _PLAIN:
         m = re.fullmatch(pattern, name)
         if m:
             return template.format(*m.groups()), dim
-    return None
+    raise UnknownWeight(f"no HF mapping for megatron parameter {name}")
 
 
 def mcore_names(shape: Shape) -> list[str]:
@@ -116,10 +117,7 @@ def partition_dim(name: str) -> int | None:
     """The TP partition dim of a megatron parameter (None: replicated on every TP rank)."""
     if _QKV.fullmatch(name) or _FC1.fullmatch(name):
         return 0
-    plain = _plain(name)
-    if plain is None:
-        raise UnknownWeight(f"no HF mapping for megatron parameter {name}")
-    return plain[1]
+    return _plain(name)[1]
 
 
 def to_hf(name: str, shards: list[torch.Tensor], shape: Shape) -> list[tuple[str, torch.Tensor]]:
@@ -133,7 +131,5 @@ def to_hf(name: str, shards: list[torch.Tensor], shape: Shape) -> list[tuple[str
         p = f"model.layers.{m.group(1)}.mlp."
         return [(p + "gate_proj.weight", torch.cat([h[0] for h in halves])),
                 (p + "up_proj.weight", torch.cat([h[1] for h in halves]))]
-    hf_name, dim = _plain(name) or (None, None)
-    if hf_name is None:
-        raise UnknownWeight(f"no HF mapping for megatron parameter {name}")
+    hf_name, dim = _plain(name)
     return [(hf_name, shards[0] if dim is None else torch.cat(shards, dim))]

@@ -129,7 +129,7 @@ class MegatronTrainer(Trainer):
         return float(norm)
 
     def hf_named_tensors(self) -> list[tuple[str, torch.Tensor]]:
-        """Full HF-named weights on every rank (a collective: all TP ranks call it together)."""
+        """Full HF-named weights on every rank, on its device (a collective: all TP ranks call it together)."""
         params = dict(self.model.named_parameters())
         out: list[tuple[str, torch.Tensor]] = []
         for name in mcore_convert.mcore_names(self.shape):

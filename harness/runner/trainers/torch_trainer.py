@@ -27,4 +27,4 @@ class TorchTrainer(Trainer):
         return torch.log_softmax(logits, -1).gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)
 
     def hf_named_tensors(self) -> list[tuple[str, torch.Tensor]]:
-        return [(n, p.detach()) for n, p in self.model.named_parameters()]
+        return [(n, p.detach().to(self.device, non_blocking=True)) for n, p in self.model.named_parameters()]
