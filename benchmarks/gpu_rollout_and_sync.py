@@ -5,8 +5,11 @@
     and vs that server when all its memory is released and resumed before each rollout, as the colocated loop does;
 (b) colocated weight-sync GB/s through the runner (`weight_sync_s` of steps >= 1) vs the bare sglang update path:
     the model's tensors on the GPU, sglang's FlattenedTensorBucket + MultiprocessingSerializer, 512 MiB buckets
-    POSTed to /update_weights_from_tensor (flush on the last), nothing else; both also as a fraction of the GPU's
-    device-to-device copy bandwidth (bytes copied per second by `Tensor.copy_`, 1 GiB).
+    POSTed to /update_weights_from_tensor (flush on the last), nothing else - once back to back (the allocator
+    reuses the buckets' memory, and the engine's mapping of it) and once with `torch.cuda.empty_cache()` between
+    syncs (outside the timing), as a colocated trainer must to give the memory back to the engine, so every sync
+    maps fresh buckets; all also as a fraction of the GPU's device-to-device copy bandwidth (`Tensor.copy_`, 1 GiB).
+The runner's first rollout (cold, like the standalone's warm-up) is left out of its median.
 Usage (on a GPU host, see tools/gpu-host.sh):
   python3 benchmarks/gpu_rollout_and_sync.py --matrix matrix/bench-gpu.yaml --out /tmp/out/bench
 """
@@ -69,8 +72,9 @@ def standalone_rollout(url: str, scn: dict, steps: int, cycle: bool) -> list[flo
     return rates
 
 
-def bare_sync(url: str, model_path: str, repeats: int) -> tuple[list[float], int]:
-    """Seconds per full sync over sglang's own bucket + serializer, and the bytes sent."""
+def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool) -> tuple[list[float], int]:
+    """Seconds per full sync over sglang's own bucket + serializer, and the bytes sent; with `empty_cache`, the
+    caching allocator gives its blocks back between syncs (untimed)."""
     import torch
     from safetensors.torch import load_file
     from harness.runner.weight_sync import chunks
@@ -97,6 +101,8 @@ def bare_sync(url: str, model_path: str, repeats: int) -> tuple[list[float], int
                                                              "flush_cache": i == len(groups) - 1})
             assert reply.get("success"), reply
         seconds.append(time.perf_counter() - start)
+        if empty_cache:
+            torch.cuda.empty_cache()
     return seconds, total
 
 
@@ -113,13 +119,30 @@ def d2d_copy_gbps(repeats: int = 20) -> float:
     return repeats * src.numel() / (time.perf_counter() - start) / 1e9
 
 
+def draw(figures: dict, out: Path) -> None:
+    """rollout.png and sync.png: each arm's median with its min..max over the steps (arms a run lacks stay empty)."""
+    from harness import plots
+    rt, ws = figures["rollout_tokens_per_s"], figures["weight_sync"]
+    plots.metric_series(["runner", "standalone", "standalone, release+resume"],
+                        {"tokens/s": [rt["runner"], rt["standalone"], rt["standalone_release_resume"]]},
+                        out / "rollout.png", f"rollout tokens/s ({figures['gpu']})", "tokens/s")
+    gbps = [[ws[b] / s / 1e9 for s in ws.get(k, [])] for b, k in (("bytes", "runner_s"), ("bare_bytes", "bare_s"),
+                                                          ("bare_bytes", "bare_empty_cache_s"))]
+    plots.metric_series(["runner", "bare sglang", "bare, empty_cache between"], {"GB/s": gbps}, out / "sync.png",
+                        f"colocated weight sync GB/s, {ws['bytes'] / 1e9:.2f} GB ({figures['gpu']})", "GB/s")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--matrix", default="matrix/bench-gpu.yaml")
     p.add_argument("--out", required=True)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=8)
+    p.add_argument("--figures-only", action="store_true", help="redraw the figures from --out/bench.json")
     args = p.parse_args()
     out = Path(args.out)
+    if args.figures_only:
+        draw(json.loads((out / "bench.json").read_text()), out)
+        return
     out.mkdir(parents=True, exist_ok=True)
     (scn_obj,) = scenario.load(Path(args.matrix), models.load()).scenarios
     sess = session.Session(out, execute.Options(infra_retries=0))
@@ -131,7 +154,7 @@ def main() -> None:
     events = [json.loads(line) for line in (run_dir / "events.jsonl").open()]
     launch = next(e for e in events if e["event"] == "engine_launch")
     versions = next((e["versions"] for e in events if e["event"] == "environment"), {})
-    runner_tps = res.metrics["rollout_tokens_per_s"]
+    runner_tps = res.metrics["rollout_tokens_per_s"][1:]          # step 1 is cold: the standalone's warm-up
     runner_sync = res.metrics["weight_sync_s"]
     sync_bytes = res.metrics["weight_sync_bytes"][-1]
     model_path = launch["argv"][launch["argv"].index("--model-path") + 1]
@@ -141,22 +164,27 @@ def main() -> None:
     try:
         bare_tps = standalone_rollout(url, scn, len(runner_tps) + 1, cycle=False)[1:]     # the first: warm-up
         cycled_tps = standalone_rollout(url, scn, len(runner_tps), cycle=True)
-        bare_s, bare_bytes = bare_sync(url, model_path, args.repeats)
+        bare_s, bare_bytes = bare_sync(url, model_path, args.repeats, empty_cache=False)
+        fresh_s, _ = bare_sync(url, model_path, args.repeats, empty_cache=True)
     finally:
         engine.stop()
     d2d = d2d_copy_gbps()
     med = statistics.median
     runner_gbps, bare_gbps = sync_bytes / med(runner_sync) / 1e9, bare_bytes / med(bare_s) / 1e9
+    fresh_gbps = bare_bytes / med(fresh_s) / 1e9
     figures = {
         "scenario": scn_obj.id, "verdict": res.verdict.value, "gpu": versions.get("gpu"), "versions": versions,
         "rollout_tokens_per_s": {"runner": runner_tps, "standalone": bare_tps, "standalone_release_resume": cycled_tps,
                                  "ratio_of_medians": med(runner_tps) / med(bare_tps),
                                  "ratio_to_release_resume": med(runner_tps) / med(cycled_tps), "target": 0.98},
         "weight_sync": {"bytes": sync_bytes, "bare_bytes": bare_bytes, "runner_s": runner_sync, "bare_s": bare_s,
+                        "bare_empty_cache_s": fresh_s, "bare_empty_cache_gbps": fresh_gbps,
                         "runner_gbps": runner_gbps, "bare_gbps": bare_gbps, "ratio": runner_gbps / bare_gbps,
+                        "ratio_to_empty_cache": runner_gbps / fresh_gbps,
                         "target": 0.9, "d2d_copy_gbps": d2d, "runner_fraction_of_d2d": runner_gbps / d2d,
                         "bare_fraction_of_d2d": bare_gbps / d2d}}
     (out / "bench.json").write_text(json.dumps(figures, indent=1))
+    draw(figures, out)
     ws = figures["weight_sync"]
     rt = figures["rollout_tokens_per_s"]
     rows = [["rollout tokens/s (median of steps)", f"{med(runner_tps):.0f}", f"{med(bare_tps):.0f}",
@@ -165,6 +193,7 @@ def main() -> None:
              f"{rt['ratio_to_release_resume']:.3f}", ""],
             [f"weight sync GB/s ({sync_bytes / 1e9:.2f} GB)", f"{runner_gbps:.2f}", f"{bare_gbps:.2f}",
              f"{ws['ratio']:.3f}", ">= 0.9"],
+            ["  bare with empty_cache between syncs", "", f"{fresh_gbps:.2f}", f"{ws['ratio_to_empty_cache']:.3f}", ""],
             ["  as a fraction of D2D copy", f"{ws['runner_fraction_of_d2d']:.3f}", f"{ws['bare_fraction_of_d2d']:.3f}",
              "", f"D2D copy {d2d:.0f} GB/s"]]
     text = "\n".join([f"# GPU benchmark: runner vs bare sglang ({figures['gpu']})", "",

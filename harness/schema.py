@@ -136,6 +136,9 @@ def _check_gates(v: Any) -> str | None:
 SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "timeout_s": (600, lambda v: None if _positive_number(v) else f"expected a positive number of seconds, got {v!r}"),
     "steps": (2, lambda v: None if _is_int(v) and v >= 2 else f"expected an int >= 2 (two full RL steps at least), got {v!r}"),
+    # sglang's /get_weights_by_name lists a whole tensor (about 40 s per check of a 1.3 GB model): large models may
+    # check every Nth sync; the initial and the last sync are always checked
+    "weights_check_every": (1, lambda v: None if _is_int(v) and v >= 1 else f"expected a positive int, got {v!r}"),
     "repeat": (1, lambda v: None if _is_int(v) and v >= 1 else f"expected a positive int, got {v!r}"),
     "gpus": (None, lambda v: None if v is None or (_is_int(v) and v >= 1) else f"expected a positive int, got {v!r}"),
     "expect": ("pass", _check_expect),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from junitparser import JUnitXml
 
+from harness.cli import VERBS, build_parser
 from tests.conftest import DATA, REPO
 
 
@@ -139,3 +140,10 @@ def test_unwritable_report_folder_is_a_one_line_error(run_cli, tmp_path, externa
         target.mkdir(mode=0o500)
     code, _, err = run_cli("run", "--matrix", external("pass"), "--reports-dir", target, "--no-history")
     assert code == 2 and err.count("\n") == 1 and "cannot create the run folder" in err
+
+
+@pytest.mark.parametrize("verb", [[]] + [[v.NAME] for v in VERBS])
+def test_help_renders_for_every_verb(verb, capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(verb + ["--help"])
+    assert exc.value.code == 0 and "usage: colobench" in capsys.readouterr().out

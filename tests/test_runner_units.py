@@ -36,6 +36,14 @@ def test_chunks_respect_the_bucket_size():
     assert [len(c) for c in weight_sync.chunks(named, 3 * 1024)] == [3, 3, 3, 1]
 
 
+def test_trainer_actors_of_an_sglang_run_match_the_servers_nccl_cumem():
+    """sglang runs with NCCL_CUMEM_ENABLE=0; a trainer on NCCL's default failed the first broadcast on 2xH200."""
+    pytest.importorskip("ray")
+    env = placement.actor_options(None, 0, 0.5, True, sglang.trainer_env())["runtime_env"]["env_vars"]
+    assert env["NCCL_CUMEM_ENABLE"] == "0" and env["RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"] == "1"
+    assert "NCCL_CUMEM_ENABLE" not in placement.actor_options(None, 0, 0.5, False)["runtime_env"]["env_vars"]
+
+
 @pytest.mark.parametrize("version,flag,absent", [((0, 5, 12), "--cuda-graph-max-bs", "--cuda-graph-max-bs-decode"),
                                                  ((0, 5, 15), "--cuda-graph-max-bs-decode", "--disable-piecewise-cuda-graph")])
 def test_sglang_flags_follow_the_version(version, flag, absent):

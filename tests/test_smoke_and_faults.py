@@ -51,6 +51,10 @@ def test_fault_scenarios_fail_naming_the_tensor_or_the_slow_phase(smoke):
     assert "model.layers.0.mlp.down_proj.weight differs" in skip["reason"]
     corrupt = json.loads((run_dir / "tiny-llama.tp1.colocate.ref.fault-corrupt" / "result.json").read_text())
     assert "model.layers.1.self_attn.q_proj.weight differs" in corrupt["reason"]
+    assert "(step 2)" in corrupt["reason"]            # weights_check_every: 2 - step 1 was not checked
+    checked = [e["step"] for e in map(json.loads, (run_dir / "tiny-llama.tp1.colocate.ref.fault-corrupt" /
+                                                    "events.jsonl").open()) if e.get("name") == "weights_match"]
+    assert checked == [0, 2]
     slow = json.loads((run_dir / "tiny-llama.tp1.split.ref.fault-slow" / "result.json").read_text())
     assert "weight_sync_s:" in slow["reason"] and "> max 1" in slow["reason"]
 

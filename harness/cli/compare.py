@@ -9,7 +9,7 @@ from harness import compare, history
 from harness.cli import common
 
 NAME = "compare"
-HELP = "compare two runs or two versions: per scenario and metric A, B, delta, %, p-value, verdict (+ markdown, PNG)"
+HELP = "compare two runs or two versions: per scenario and metric A, B, delta, percent change, p-value, verdict (+ markdown, PNG)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.runner import events, placement, tiny_model
+from harness.runner.engines import sglang
 from harness.runner.engines.client import EngineClient
 from harness.runner.engines.process import EngineProcess, context, free_port, make_engine_actor
 
@@ -36,7 +37,6 @@ def engine_command(scn: dict, model_path: str, port: int, base: int) -> tuple[li
         argv = [sys.executable, "-m", "harness.runner.engines.reference", "--model-path", model_path, "--port", str(port),
                 "--base-gpu-id", str(base), "--seed", str(args.get("seed", 0))]
         return argv + (["--enable-memory-saver"] if axes["colocate"] else []), {}
-    from harness.runner.engines import sglang
     ver = sglang.parse_version(sglang.installed_version() if axes["sglang"] in (None, "current") else axes["sglang"])
     return sglang.server_command(model_path, ver, tp=axes["tp"], ep=axes["ep"], port=port, nccl_port=free_port(),
                                  base_gpu_id=base, memory_saver=axes["colocate"],
@@ -133,8 +133,9 @@ class Run:
         for rank, bundle in enumerate(bundles):
             local_rank = visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle
             ranks = (rank, len(bundles), port, self.axes["tp"]) if megatron else ()
-            self.trainers.append(ray.remote(cls).options(**placement.actor_options(
-                pg, bundle, placement.TRAINER_SHARE, self.use_gpus)).remote(*common, local_rank, self.base, *ranks))
+            options = placement.actor_options(pg, bundle, placement.TRAINER_SHARE, self.use_gpus,
+                                              sglang.trainer_env() if self.axes["engine"] == "sglang" else None)
+            self.trainers.append(ray.remote(cls).options(**options).remote(*common, local_rank, self.base, *ranks))
         return [t.ping.remote() for t in self.trainers]
 
     def on_trainers(self, phase: str, method: str, *args) -> Any:
@@ -153,10 +154,11 @@ class Run:
         events.metric("weight_sync_s" if step else "initial_sync_s", info["seconds"], "s", step)
         events.metric("weight_sync_bytes", info["bytes"], "B", step)
         events.metric("weight_sync_gbps", info["bytes"] / max(info["seconds"], 1e-9) / 1e9, "GB/s", step)
-        events.metric("weights_match", 1.0 if info["weights_match"] else 0.0, "bool", step)
+        if info["weights_match"] is not None:
+            events.metric("weights_match", 1.0 if info["weights_match"] else 0.0, "bool", step)
         events.emit("weight_sync_done", step=step, tensors=info["tensors"], posts=info["buckets"],
                     weight_version=info["weight_version"], weights_match=info["weights_match"])
-        if not info["weights_match"]:
+        if info["weights_match"] is False:
             raise PhaseError(f"colobench: weights mismatch after sync (step {step}): {info['first_mismatch']} differs "
                              "between trainer and engine")
 
@@ -212,7 +214,8 @@ class Run:
         if kind == "crash_engine_in_sync" and faulted:
             events.log("fault: engine killed during the weight sync")
             self.kill_engine()
-        self.record_sync(self.on_trainers("weight sync", "sync", step), step)
+        every, last = int(self.settings["weights_check_every"]), int(self.settings["steps"])
+        self.record_sync(self.on_trainers("weight sync", "sync", step, step % every == 0 or step == last), step)
         if self.colocate:
             _, more = self.timed(client.resume_memory_occupation, ["kv_cache", "cuda_graph"])
             events.metric("resume_s", resume_s + more, "s", step)

@@ -110,10 +110,10 @@ def strategy(pg, bundle_index: int):
                                             placement_group_capture_child_tasks=True)
 
 
-def actor_options(pg, bundle_index: int, share: float, use_gpus: bool) -> dict:
-    """Fractional CPU (and GPU) of a bundle, NOSET visible devices: the actor sees every GPU of the node."""
+def actor_options(pg, bundle_index: int, share: float, use_gpus: bool, env: dict[str, str] | None = None) -> dict:
+    """Fractional CPU (and GPU) of a bundle, NOSET visible devices (the actor sees every GPU of the node), plus `env`."""
     opts = {"num_cpus": share, "scheduling_strategy": strategy(pg, bundle_index),
-            "runtime_env": {"env_vars": dict(NOSET_ENV)}}
+            "runtime_env": {"env_vars": {**NOSET_ENV, **(env or {})}}}
     if use_gpus:
         opts["num_gpus"] = share
     return opts

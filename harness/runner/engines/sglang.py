@@ -30,6 +30,14 @@ def allreduce_env(version: tuple[int, ...], mode: str) -> dict[str, str]:
     return {"SGLANG_USE_JIT_ALL_REDUCE": "true" if mode == "v2" else "false"}
 
 
+def trainer_env() -> dict[str, str]:
+    """Env the trainer needs to share a weight-update group with the server. sglang's `_set_envs_and_config` sets
+    NCCL_CUMEM_ENABLE to int(enable_symm_mem) - 0 here - in every version 0.5.10-0.5.23; a trainer left at NCCL's
+    default (1) maps its P2P buffers another way and the first broadcast dies in transport/p2p.cc with
+    `Cuda failure 'invalid argument'` (seen on 2xH200 with 0.5.12; OpenRLHF sets the same)."""
+    return {"NCCL_CUMEM_ENABLE": "0"}
+
+
 def server_command(model_path: str, version: tuple[int, ...], *, tp: int, ep: int, port: int, nccl_port: int,
                    base_gpu_id: int, memory_saver: bool, custom_all_reduce: str, engine_args: dict[str, Any],
                    seed: int = 0, python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
