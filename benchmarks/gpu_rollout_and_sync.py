@@ -126,8 +126,8 @@ def draw(figures: dict, out: Path) -> None:
     plots.metric_series(["runner", "standalone", "standalone, release+resume"],
                         {"tokens/s": [rt["runner"], rt["standalone"], rt["standalone_release_resume"]]},
                         out / "rollout.png", f"rollout tokens/s ({figures['gpu']})", "tokens/s")
-    gbps = [[ws[b] / s / 1e9 for s in ws.get(k, [])] for b, k in (("bytes", "runner_s"), ("bare_bytes", "bare_s"),
-                                                          ("bare_bytes", "bare_empty_cache_s"))]
+    arms = (("bytes", "runner_s"), ("bare_bytes", "bare_s"), ("bare_bytes", "bare_empty_cache_s"))
+    gbps = [[ws[size] / s / 1e9 for s in ws.get(seconds, [])] for size, seconds in arms]
     plots.metric_series(["runner", "bare sglang", "bare, empty_cache between"], {"GB/s": gbps}, out / "sync.png",
                         f"colocated weight sync GB/s, {ws['bytes'] / 1e9:.2f} GB ({figures['gpu']})", "GB/s")
 

@@ -121,6 +121,10 @@ def fault_from_spec(spec: str, flag: str = "--inject") -> dict:
     return fault
 
 
+def _check_positive_int(v: Any) -> str | None:
+    return None if _is_int(v) and v >= 1 else f"expected a positive int, got {v!r}"
+
+
 def _check_str_map(v: Any) -> str | None:
     if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, (str, int, float, bool)) for k, x in v.items()):
         return "expected a mapping of names to scalar values"
@@ -138,9 +142,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "steps": (2, lambda v: None if _is_int(v) and v >= 2 else f"expected an int >= 2 (two full RL steps at least), got {v!r}"),
     # sglang's /get_weights_by_name lists a whole tensor (about 40 s per check of a 1.3 GB model): large models may
     # check every Nth sync; the initial and the last sync are always checked
-    "weights_check_every": (1, lambda v: None if _is_int(v) and v >= 1 else f"expected a positive int, got {v!r}"),
-    "repeat": (1, lambda v: None if _is_int(v) and v >= 1 else f"expected a positive int, got {v!r}"),
-    "gpus": (None, lambda v: None if v is None or (_is_int(v) and v >= 1) else f"expected a positive int, got {v!r}"),
+    "weights_check_every": (1, _check_positive_int),
+    "repeat": (1, _check_positive_int),
+    "gpus": (None, lambda v: None if v is None else _check_positive_int(v)),
     "expect": ("pass", _check_expect),
     "milestones": ((), milestones.check_rules),
     "metrics": ({}, _check_gates),

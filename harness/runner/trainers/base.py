@@ -132,7 +132,7 @@ class Trainer:
 
     def sync(self, step: int, check: bool = True) -> dict[str, Any]:
         """Send every weight to the engine (colocated: IPC buckets; split: broadcast from rank 0); then, with
-        `check`, compare the engine's weights with the trainer's (`weights_match` None when not checked)."""
+        `check`, rank 0 compares the engine's weights with the trainer's (`weights_match` None where not checked)."""
         self.version += 1
         named = self.hf_named_tensors()
         if self.device.type == "cuda":
@@ -156,8 +156,7 @@ class Trainer:
         if self.fault.get("kind") == "sync_slowdown" and faulted:
             time.sleep((time.perf_counter() - start) * float(self.fault.get("factor", 0.1)))
         info["seconds"] = time.perf_counter() - start
-        ok, bad = verify.weights_match(self.client, named, self.engine_kind) if check and self.rank == 0 \
-            else (True if check else None, "")
+        ok, bad = verify.weights_match(self.client, named, self.engine_kind) if check and self.rank == 0 else (None, "")
         info.update({"weights_match": ok, "first_mismatch": bad, "weight_version": str(self.version),
                      "tensors": len(sent)})
         del named, sent
