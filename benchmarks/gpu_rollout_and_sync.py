@@ -8,7 +8,9 @@
     POSTed to /update_weights_from_tensor (flush on the last), nothing else - once back to back (the allocator
     reuses the buckets' memory, and the engine's mapping of it) and once with `torch.cuda.empty_cache()` between
     syncs (outside the timing), as a colocated trainer must to give the memory back to the engine, so every sync
-    maps fresh buckets; all also as a fraction of the GPU's device-to-device copy bandwidth (`Tensor.copy_`, 1 GiB).
+    maps fresh buckets; and once inside the colocated cycle (rollout, release all memory, resume weights, bare
+    sync, resume kv_cache + cuda_graph), the engine state the runner's syncs meet; all also as a fraction of the
+    GPU's device-to-device copy bandwidth (`Tensor.copy_`, 1 GiB).
 The runner's first rollout (cold, like the standalone's warm-up) is left out of its median.
 Usage (on a GPU host, see tools/gpu-host.sh):
   python3 benchmarks/gpu_rollout_and_sync.py --matrix matrix/bench-gpu.yaml --out /tmp/out/bench
@@ -72,9 +74,12 @@ def standalone_rollout(url: str, scn: dict, steps: int, cycle: bool) -> list[flo
     return rates
 
 
-def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool) -> tuple[list[float], int]:
+def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool,
+              cycle: dict | None = None) -> tuple[list[float], int]:
     """Seconds per full sync over sglang's own bucket + serializer, and the bytes sent; with `empty_cache`, the
-    caching allocator gives its blocks back between syncs (untimed)."""
+    caching allocator gives its blocks back between syncs (untimed); with `cycle` (the scenario), each sync sits in
+    the colocated loop's cycle: a rollout, release of all memory and resume of the weights before it, resume of
+    kv_cache + cuda_graph after it (untimed)."""
     import torch
     from safetensors.torch import load_file
     from harness.runner.weight_sync import chunks
@@ -89,7 +94,12 @@ def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool) -> tup
     total = sum(t.numel() * t.element_size() for _, t in named)
     groups = chunks(named, BUCKET)      # the same 512 MiB grouping; everything after it is sglang's own
     seconds = []
-    for _ in range(repeats):
+    for step in range(repeats):
+        if cycle is not None:
+            standalone_rollout(url, cycle, 1, cycle=False)
+            post(url, "/flush_cache", {})
+            post(url, "/release_memory_occupation", {"tags": None})
+            post(url, "/resume_memory_occupation", {"tags": ["weights"]})
         torch.cuda.synchronize()
         start = time.perf_counter()
         for i, group in enumerate(groups):
@@ -101,6 +111,8 @@ def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool) -> tup
                                                              "flush_cache": i == len(groups) - 1})
             assert reply.get("success"), reply
         seconds.append(time.perf_counter() - start)
+        if cycle is not None:
+            post(url, "/resume_memory_occupation", {"tags": ["kv_cache", "cuda_graph"]})
         if empty_cache:
             torch.cuda.empty_cache()
     return seconds, total
@@ -126,9 +138,11 @@ def draw(figures: dict, out: Path) -> None:
     plots.metric_series(["runner", "standalone", "standalone, release+resume"],
                         {"tokens/s": [rt["runner"], rt["standalone"], rt["standalone_release_resume"]]},
                         out / "rollout.png", f"rollout tokens/s ({figures['gpu']})", "tokens/s")
-    arms = (("bytes", "runner_s"), ("bare_bytes", "bare_s"), ("bare_bytes", "bare_empty_cache_s"))
+    arms = (("bytes", "runner_s"), ("bare_bytes", "bare_s"), ("bare_bytes", "bare_empty_cache_s"),
+            ("bare_bytes", "bare_in_cycle_s"))
     gbps = [[ws[size] / s / 1e9 for s in ws.get(seconds, [])] for size, seconds in arms]
-    plots.metric_series(["runner", "bare sglang", "bare, empty_cache between"], {"GB/s": gbps}, out / "sync.png",
+    plots.metric_series(["runner", "bare sglang", "bare, empty_cache between", "bare, in the colocated cycle"],
+                        {"GB/s": gbps}, out / "sync.png",
                         f"colocated weight sync GB/s, {ws['bytes'] / 1e9:.2f} GB ({figures['gpu']})", "GB/s")
 
 
@@ -166,12 +180,14 @@ def main() -> None:
         cycled_tps = standalone_rollout(url, scn, len(runner_tps), cycle=True)
         bare_s, bare_bytes = bare_sync(url, model_path, args.repeats, empty_cache=False)
         fresh_s, _ = bare_sync(url, model_path, args.repeats, empty_cache=True)
+        cycle_s, _ = bare_sync(url, model_path, args.repeats, empty_cache=True, cycle=scn)
     finally:
         engine.stop()
     d2d = d2d_copy_gbps()
     med = statistics.median
     runner_gbps, bare_gbps = sync_bytes / med(runner_sync) / 1e9, bare_bytes / med(bare_s) / 1e9
     fresh_gbps = bare_bytes / med(fresh_s) / 1e9
+    cycle_gbps = bare_bytes / med(cycle_s) / 1e9
     figures = {
         "scenario": scn_obj.id, "verdict": res.verdict.value, "gpu": versions.get("gpu"), "versions": versions,
         "rollout_tokens_per_s": {"runner": runner_tps, "standalone": bare_tps, "standalone_release_resume": cycled_tps,
@@ -179,12 +195,13 @@ def main() -> None:
                                  "ratio_to_release_resume": med(runner_tps) / med(cycled_tps), "target": 0.98},
         "weight_sync": {"bytes": sync_bytes, "bare_bytes": bare_bytes, "runner_s": runner_sync, "bare_s": bare_s,
                         "bare_empty_cache_s": fresh_s, "bare_empty_cache_gbps": fresh_gbps,
+                        "bare_in_cycle_s": cycle_s, "bare_in_cycle_gbps": cycle_gbps,
+                        "ratio_to_in_cycle": runner_gbps / cycle_gbps,
                         "runner_gbps": runner_gbps, "bare_gbps": bare_gbps, "ratio": runner_gbps / bare_gbps,
                         "ratio_to_empty_cache": runner_gbps / fresh_gbps,
                         "target": 0.9, "d2d_copy_gbps": d2d, "runner_fraction_of_d2d": runner_gbps / d2d,
                         "bare_fraction_of_d2d": bare_gbps / d2d}}
     (out / "bench.json").write_text(json.dumps(figures, indent=1))
-    draw(figures, out)
     ws = figures["weight_sync"]
     rt = figures["rollout_tokens_per_s"]
     rows = [["rollout tokens/s (median of steps)", f"{med(runner_tps):.0f}", f"{med(bare_tps):.0f}",
@@ -194,6 +211,8 @@ def main() -> None:
             [f"weight sync GB/s ({sync_bytes / 1e9:.2f} GB)", f"{runner_gbps:.2f}", f"{bare_gbps:.2f}",
              f"{ws['ratio']:.3f}", ">= 0.9"],
             ["  bare with empty_cache between syncs", "", f"{fresh_gbps:.2f}", f"{ws['ratio_to_empty_cache']:.3f}", ""],
+            ["  bare in the colocated cycle (rollout, release, resume weights)", "", f"{cycle_gbps:.2f}",
+             f"{ws['ratio_to_in_cycle']:.3f}", ""],
             ["  as a fraction of D2D copy", f"{ws['runner_fraction_of_d2d']:.3f}", f"{ws['bare_fraction_of_d2d']:.3f}",
              "", f"D2D copy {d2d:.0f} GB/s"]]
     text = "\n".join([f"# GPU benchmark: runner vs bare sglang ({figures['gpu']})", "",
@@ -201,6 +220,7 @@ def main() -> None:
                       tabulate(rows, headers=["", "runner", "bare sglang", "ratio", "target"], tablefmt="github"), ""])
     (out / "bench.md").write_text(text)
     print(text)
+    draw(figures, out)        # last: a plotting failure loses no figure
 
 
 if __name__ == "__main__":

@@ -133,8 +133,6 @@ def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str
         return "engine sglang needs an sglang version (or 'current')"
     if axes["trainer"] == "megatron" and axes["cp"] > 1:
         return "cp>1 needs TransformerEngine's context-parallel attention; the megatron trainer uses the local spec"
-    if axes["trainer"] == "megatron" and model.is_moe:
-        return f"{model.name} is a MoE model: the megatron trainer converts dense Llama-family weights only (no EP)"
     if model.kind == "hf" and settings.get("runner") is None:
         return f"{model.name} is a real HF model: the built-in runner uses tiny generated models (use an external runner)"
     if axes["custom_all_reduce"] in ("v1", "v2") and axes["tp"] == 1:

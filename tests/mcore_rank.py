@@ -1,5 +1,6 @@
 """One rank of a CPU megatron-core trainer next to the torch trainer on the same model and batch (used by
-test_megatron_trainer.py): prints what the test compares as one JSON line on rank 0."""
+test_megatron_trainer.py): prints what the test compares as one JSON line on rank 0.
+Usage: mcore_rank.py RANK WORLD PORT MODEL TP EP"""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from harness.runner.trainers.torch_trainer import TorchTrainer
 NO_ENGINE = "http://127.0.0.1:9"
 
 
-def main(rank: int, world: int, port: int) -> None:
-    path = str(tiny_model.ensure(models.load()["tiny-llama"].to_json(), "float32"))
+def main(rank: int, world: int, port: int, model: str, tp: int, ep: int) -> None:
+    path = str(tiny_model.ensure(models.load()[model].to_json(), "float32"))
     common = (path, "cpu", 1e-2, 0, NO_ENGINE, "reference", 1, True, None)
-    mcore = MegatronTrainer(*common, rank, 0, rank, world, port, world)
+    mcore = MegatronTrainer(*common, rank, 0, rank, world, port, tp, ep)
     torch_ = TorchTrainer(*common)
     rng = random.Random(5)
     prompts = [[rng.randrange(3, 1024) for _ in range(6)] for _ in range(4)]
@@ -37,9 +38,10 @@ def main(rank: int, world: int, port: int) -> None:
     after = dict(mcore.hf_named_tensors())
     drift = max(float((after[n] - t).abs().max()) for n, t in torch_.hf_named_tensors())
     if rank == 0:
-        print(json.dumps({"logprob_gap": gap, "weights_exact": exact, "loss": [a["loss"], b["loss"]],
-                          "grad_norm": [a["grad_norm"], b["grad_norm"]], "weight_drift_after_step": drift}))
+        print(json.dumps({"logprob_gap": gap, "weights_exact": exact, "tensors": len(before),
+                          "loss": [a["loss"], b["loss"]], "grad_norm": [a["grad_norm"], b["grad_norm"]],
+                          "weight_drift_after_step": drift}))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -90,18 +91,20 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def pass_then_hang(write_matrix, first: str, second: str):
+def pass_then_hang(write_matrix, first: str, second: str) -> tuple:
+    """(matrix, the pgrep pattern of its hanging runner: unique, as xdist runs the other such test alongside)."""
+    marker = f"hang {uuid.uuid4().hex}"
     return write_matrix(f"""
         schema: 1
         defaults: {{model: tiny-llama, colocate: off, timeout_s: 60}}
         include:
           - {{tag: {first}, runner: {{command: ["{sys.executable}", "{REPO}/tests/fake_runner.py", "pass"]}}}}
-          - {{tag: {second}, runner: {{command: ["{sys.executable}", "{REPO}/tests/fake_runner.py", "hang"]}}}}
-        """)
+          - {{tag: {second}, runner: {{command: ["{sys.executable}", "{REPO}/tests/fake_runner.py", "{marker.replace(' ', '", "')}"]}}}}
+        """), f"fake_runner.py {marker}"
 
 
 def test_sigint_to_run_keeps_valid_reports_and_kills_the_runner(tmp_path, write_matrix):
-    m = pass_then_hang(write_matrix, "first", "second")
+    m, hanging = pass_then_hang(write_matrix, "first", "second")
     proc = _spawn([sys.executable, "-m", "harness", "run", "--matrix", str(m), "--reports-dir", str(tmp_path),
                    "--run-id", "int", "--no-history"], tmp_path)
     _wait_for(tmp_path / "runs" / "int" / "tiny-llama.tp1.split.ref.second" / "runner.log")
@@ -111,12 +114,12 @@ def test_sigint_to_run_keeps_valid_reports_and_kills_the_runner(tmp_path, write_
     assert proc.returncode == 130, out
     xml = JUnitXml.fromfile(str(tmp_path / "runs" / "int" / "junit.xml"))
     assert [c.name for s in xml for c in s] == ["tiny-llama.tp1.split.ref.first"]
-    leftover = subprocess.run(["pgrep", "-f", "fake_runner.py hang"], capture_output=True, text=True).stdout
+    leftover = subprocess.run(["pgrep", "-f", hanging], capture_output=True, text=True).stdout
     assert leftover.strip() == ""
 
 
 def test_sigint_to_pytest_suites_under_xdist(tmp_path, write_matrix):
-    m = pass_then_hang(write_matrix, "a", "b")
+    m, hanging = pass_then_hang(write_matrix, "a", "b")
     proc = _spawn([sys.executable, "-m", "pytest", str(REPO / "suites"), "-p", "no:cacheprovider", "-n", "2",
                    "--matrix", str(m), "--report-dir", str(tmp_path), "--junitxml", str(tmp_path / "pytest.xml"), "-q"],
                   tmp_path)
@@ -128,7 +131,7 @@ def test_sigint_to_pytest_suites_under_xdist(tmp_path, write_matrix):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
     JUnitXml.fromfile(str(tmp_path / "pytest.xml"))              # still valid XML
-    leftover = subprocess.run(["pgrep", "-f", "fake_runner.py hang"], capture_output=True, text=True).stdout
+    leftover = subprocess.run(["pgrep", "-f", hanging], capture_output=True, text=True).stdout
     assert leftover.strip() == "", out
 
 

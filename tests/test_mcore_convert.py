@@ -66,8 +66,9 @@ def test_partition_dims_and_unknown_names():
     assert mc.partition_dim("decoder.layers.3.self_attention.linear_proj.weight") == 1
     assert mc.partition_dim("embedding.word_embeddings.weight") == 0
     assert mc.partition_dim("decoder.layers.0.pre_mlp_layernorm.weight") is None
+    assert mc.partition_dim("decoder.layers.0.mlp.router.weight") is None
     with pytest.raises(mc.UnknownWeight):
-        mc.partition_dim("decoder.layers.0.mlp.router.weight")
+        mc.partition_dim("decoder.layers.0.mlp.shared_experts.linear_fc1.weight")
     with pytest.raises(mc.UnknownWeight, match="lm_head"):
         mc.to_mcore({k: v for k, v in hf_weights().items() if k != "lm_head.weight"}, SHAPE)
 

@@ -121,6 +121,24 @@ def test_reference_engine_speaks_the_rl_endpoints(reference_server):
     assert "Load weight end." in text and "The server is fired up and ready to roll!" in text
 
 
+def test_resync_check_passes_a_full_sync_and_names_a_tensor_the_sync_leaves_out(reference_server):
+    from harness.runner import verify
+    client, path, _ = reference_server
+    import transformers
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    named = [(n, p.detach()) for n, p in model.named_parameters()]
+    skipped = "model.layers.1.mlp.up_proj.weight"
+    weight_sync.sync_colocated(client, named, "8")
+    verify.begin_resync(client)
+    weight_sync.sync_colocated(client, named, "8")
+    assert verify.resync_matches(client) == (True, "")
+    verify.begin_resync(client)
+    weight_sync.sync_colocated(client, [(n, t) for n, t in named if n != skipped], "8")
+    assert verify.resync_matches(client) == (False, skipped)
+    assert verify.method("sglang", "Qwen3MoeForCausalLM") == "resync"
+    assert verify.method("sglang", "LlamaForCausalLM") == "by-name"
+
+
 def test_engine_death_is_noticed_while_waiting(tmp_path):
     engine = EngineProcess([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], dict(os.environ),
                            str(tmp_path / "e.log"), "http://127.0.0.1:9")

@@ -24,17 +24,19 @@ def test_colocate_matrix_product_counts_and_readable_ids(known_models):
     assert mcore.trainer_gpus == 2 and mcore.gpus == 2     # two megatron ranks on the engine's two GPUs
 
 
-def test_megatron_rows_without_what_they_need_are_dropped(write_matrix, known_models):
+def test_megatron_rows_need_no_context_parallelism_and_take_moe_with_ep(write_matrix, known_models):
     path = write_matrix("""
         schema: 1
         defaults: {engine: reference, trainer: megatron}
         axes: {model: [tiny-llama, tiny-moe], cp: [1, 2]}
+        include: [{model: tiny-moe, ep: 2}]
         """)
     m = scenario.load(path, known_models)
     reasons = {d.id: d.reason for d in m.dropped}
-    assert [s.id for s in m.scenarios] == ["tiny-llama.tp1.colocate.mcore.ref"]
+    assert [s.id for s in m.scenarios] == ["tiny-llama.tp1.colocate.mcore.ref", "tiny-moe.tp1.colocate.mcore.ref",
+                                           "tiny-moe.tp1.ep2.colocate.mcore.ref"]
     assert "TransformerEngine" in reasons["tiny-llama.tp1.cp2.colocate.mcore.ref"]
-    assert "dense Llama-family weights only" in reasons["tiny-moe.tp1.colocate.mcore.ref"]
+    assert m.scenarios[2].gpus == 2            # two trainer ranks, one expert group each
 
 
 def test_sglang_option_replaces_the_version_of_sglang_rows(known_models):

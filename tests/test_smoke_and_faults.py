@@ -28,7 +28,7 @@ def test_default_run_is_the_smoke_matrix_and_passes(smoke):
     code, run_dir = smoke
     assert code == 0, (run_dir / "summary.md").read_text()
     cases = {c.name: c for s in JUnitXml.fromfile(str(run_dir / "junit.xml")) for c in s}
-    assert len(cases) == 8 and all(c.is_passed for c in cases.values())
+    assert len(cases) == 9 and all(c.is_passed for c in cases.values())
 
 
 def test_junit_carries_the_runner_metrics_as_properties(smoke):

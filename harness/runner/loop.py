@@ -132,7 +132,7 @@ class Run:
         self.trainers = []
         for rank, bundle in enumerate(bundles):
             local_rank = visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle
-            ranks = (rank, len(bundles), port, self.axes["tp"]) if megatron else ()
+            ranks = (rank, len(bundles), port, self.axes["tp"], self.axes["ep"]) if megatron else ()
             options = placement.actor_options(pg, bundle, placement.TRAINER_SHARE, self.use_gpus,
                                               sglang.trainer_env() if self.axes["engine"] == "sglang" else None)
             self.trainers.append(ray.remote(cls).options(**options).remote(*common, local_rank, self.base, *ranks))

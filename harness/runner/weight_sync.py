@@ -119,6 +119,11 @@ def reference_codec(named: list[tuple[str, torch.Tensor]]) -> list[tuple[list[st
     return [([serialize(b)], b) for b in flatten(named)]
 
 
+def no_payload_codec(named: list[tuple[str, torch.Tensor]]) -> list[tuple[list[str], Any]]:
+    """A trainer rank with no engine rank of its own: no payload, but the same buckets (the gather is a collective)."""
+    return [([], None) for _ in by_dtype(named)]
+
+
 class RankGather:
     """Several trainer ranks, one engine: each rank encodes its engine rank's payload, rank 0 posts them all.
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from harness.runner import events, verify, weight_sync
+from harness.runner import events, hf_layout, verify, weight_sync
 
 TAGS = ("weights", "kv_cache", "cuda_graph")
 
@@ -47,8 +47,10 @@ class Engine:
         torch.manual_seed(args.seed)
         self.model = transformers.AutoModelForCausalLM.from_pretrained(args.model_path, dtype=torch.float32)
         self.model.eval()
-        self.params = dict(self.model.named_parameters())
-        self.shapes = {n: tuple(t.shape) for n, t in self.params.items()}
+        self.modules_params = dict(self.model.named_parameters())
+        self.snapshot: dict[str, torch.Tensor] = {}    # /weights_checker snapshot
+        self.shapes = {n: tuple(t.shape) for n, t in self.modules_params.items()}
+        self.params = self._views()     # what a sync names: checkpoint names, views into the parameters
         log(f"Load weight end. elapsed={time.monotonic() - start:.2f} s, type={type(self.model).__name__}, "
             f"avail mem=cpu, mem usage={self.weight_bytes() / 2**30:.4f} GB.")
         self.kv_tokens = args.kv_tokens
@@ -63,8 +65,11 @@ class Engine:
         per_token = 2 * cfg.num_hidden_layers * getattr(cfg, "num_key_value_heads", 1) * getattr(cfg, "head_dim", 64)
         return torch.zeros(self.kv_tokens * per_token // 2, dtype=torch.float32)
 
+    def _views(self) -> dict[str, torch.Tensor]:
+        return hf_layout.checkpoint_views({n: p.detach() for n, p in self.modules_params.items()})
+
     def weight_bytes(self) -> int:
-        return sum(p.numel() * p.element_size() for p in self.params.values())
+        return sum(p.numel() * p.element_size() for p in self.modules_params.values())
 
     def memory(self) -> dict[str, float]:
         return {"weight": self.weight_bytes() / 2**30, "kvcache": self.kv_pool.numel() * 4 / 2**30, "graph": 0.0}
@@ -115,7 +120,7 @@ class Engine:
     def release(self, tags: list[str] | None) -> None:
         for tag in tags or TAGS:
             if tag == "weights":
-                for p in self.params.values():
+                for p in self.modules_params.values():
                     p.data = torch.empty(0, dtype=p.dtype)     # contents are gone, as in sglang without cpu backup
             elif tag == "kv_cache":
                 self.kv_pool = torch.empty(0)
@@ -126,9 +131,9 @@ class Engine:
             if tag not in self.released:
                 raise KeyError(tag)
             if tag == "weights":
-                for name, p in self.params.items():
-                    shape = self.shapes[name]
-                    p.data = torch.empty(shape, dtype=p.dtype)
+                for name, p in self.modules_params.items():
+                    p.data = torch.empty(self.shapes[name], dtype=p.dtype)
+                self.params = self._views()
             elif tag == "kv_cache":
                 self.kv_pool = self._kv_alloc()
             self.released.discard(tag)
@@ -175,6 +180,23 @@ class Engine:
 
     def checksums(self) -> dict[str, str]:
         return {n: verify.checksum(p) for n, p in self.params.items()}
+
+    def check_weights(self, action: str) -> dict:
+        """sglang's WeightChecker: checksum, snapshot, reset_tensors (noise into every weight), compare."""
+        if action == "checksum":
+            return {"success": True, "message": "checksum", "checksums": self.checksums()}
+        if action == "snapshot":
+            self.snapshot = {n: p.detach().clone() for n, p in self.modules_params.items()}
+        elif action == "reset_tensors":
+            for p in self.modules_params.values():
+                p.data.copy_(torch.rand_like(p))
+        elif action == "compare":
+            bad = [n for n, p in self.modules_params.items() if not torch.equal(p, self.snapshot[n])]
+            if bad:
+                raise AssertionError("check tensor equality failed:\n" + "\n".join(f"name={n}" for n in bad))
+        else:
+            raise ValueError(f"Unsupported action={action!r}")
+        return {"success": True, "message": "Success."}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -236,7 +258,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/get_weights_by_name":
             return 200, e.params[body["name"]].detach().float()[: int(body.get("truncate_size", 100))].tolist(), False
         if path == "/weights_checker":
-            return 200, {"success": True, "message": "checksum", "checksums": e.checksums()}, False
+            with e.lock:
+                return 200, e.check_weights(body.get("action", "checksum")), False
         if path == "/init_weights_update_group":
             e.init_group(body)
             return 200, {"success": True, "message": "Succeeded to initialize custom process group."}, False

@@ -42,6 +42,7 @@ class Trainer:
         self.broadcast: weight_sync.BroadcastSync | None = None
         self.ranks: weight_sync.RankGather | None = None
         self.version = 0
+        self.architecture = ""      # the HF architecture: picks the weights check (verify.method)
         self.model: torch.nn.Module
         self.opt: torch.optim.Optimizer
 
@@ -123,12 +124,37 @@ class Trainer:
         return named
 
     def _codec(self) -> weight_sync.Codec:
+        if self.world > 1 and self.rank >= self.engine_tp:   # more trainer ranks than engine ranks (EP on CPU)
+            return weight_sync.no_payload_codec
         if self.engine_kind != "sglang":
             return weight_sync.reference_codec
         from harness.runner.engines.sglang_wire import sglang_codec
         # one trainer rank: every engine rank's payload; several: this rank's engine rank only (gathered to rank 0)
         devices = self.engine_devices if self.world == 1 else [self.engine_devices[self.rank]]
         return lambda named: sglang_codec(named, devices)
+
+    def _transfer(self, sent: list[tuple[str, torch.Tensor]]) -> dict[str, Any]:
+        """One weight transfer to the engine (every rank takes part)."""
+        if self.colocate:
+            if self.world > 1 and self.ranks is None:
+                self.ranks = weight_sync.RankGather()
+            return weight_sync.sync_colocated(self.client, sent, str(self.version), self._codec(), ranks=self.ranks)
+        if self.rank == 0:
+            if self.broadcast is None:
+                backend = "nccl" if self.device.type == "cuda" else "gloo"
+                self.broadcast = weight_sync.BroadcastSync(self.client, self.engine_tp, backend)
+            return self.broadcast.sync(sent, str(self.version))
+        return {"bytes": 0, "buckets": 0}
+
+    def _check(self, named: list[tuple[str, torch.Tensor]], sent: list[tuple[str, torch.Tensor]]) -> tuple[bool | None, str]:
+        """Rank 0's verdict on the engine's weights (see verify.py); 'resync' sends `sent` again on every rank."""
+        how = verify.method(self.engine_kind, self.architecture)
+        if how != "resync":
+            return verify.weights_match(self.client, named, how) if self.rank == 0 else (None, "")
+        if self.rank == 0:
+            verify.begin_resync(self.client)
+        self._transfer(sent)
+        return verify.resync_matches(self.client) if self.rank == 0 else (None, "")
 
     def sync(self, step: int, check: bool = True) -> dict[str, Any]:
         """Send every weight to the engine (colocated: IPC buckets; split: broadcast from rank 0); then, with
@@ -142,21 +168,11 @@ class Trainer:
         start = time.perf_counter()
         if self.fault.get("kind") == "sync_delay" and faulted:
             time.sleep(float(self.fault.get("delay_s", 1.0)))      # inside the timed sync path
-        if self.colocate:
-            if self.world > 1 and self.ranks is None:
-                self.ranks = weight_sync.RankGather()
-            info = weight_sync.sync_colocated(self.client, sent, str(self.version), self._codec(), ranks=self.ranks)
-        elif self.rank == 0:
-            if self.broadcast is None:
-                backend = "nccl" if self.device.type == "cuda" else "gloo"
-                self.broadcast = weight_sync.BroadcastSync(self.client, self.engine_tp, backend)
-            info = self.broadcast.sync(sent, str(self.version))
-        else:
-            info = {"bytes": 0, "buckets": 0}
+        info = self._transfer(sent)
         if self.fault.get("kind") == "sync_slowdown" and faulted:
             time.sleep((time.perf_counter() - start) * float(self.fault.get("factor", 0.1)))
         info["seconds"] = time.perf_counter() - start
-        ok, bad = verify.weights_match(self.client, named, self.engine_kind) if check and self.rank == 0 else (None, "")
+        ok, bad = self._check(named, sent) if check else (None, "")
         info.update({"weights_match": ok, "first_mismatch": bad, "weight_version": str(self.version),
                      "tensors": len(sent)})
         del named, sent

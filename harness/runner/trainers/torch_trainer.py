@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from harness.runner import hf_layout
 from harness.runner.trainers.base import Trainer
 
 
@@ -20,6 +21,7 @@ class TorchTrainer(Trainer):
                          engine_base)
         import transformers
         self.model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype).to(self.device)
+        self.architecture = self.model.config.architectures[0]
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.0)
 
     def _logprobs(self, sequences: torch.Tensor, prompt_len: int) -> torch.Tensor:
@@ -27,4 +29,5 @@ class TorchTrainer(Trainer):
         return torch.log_softmax(logits, -1).gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)
 
     def hf_named_tensors(self) -> list[tuple[str, torch.Tensor]]:
-        return [(n, p.detach().to(self.device, non_blocking=True)) for n, p in self.model.named_parameters()]
+        views = hf_layout.checkpoint_views({n: p.detach() for n, p in self.model.named_parameters()})
+        return [(n, t.to(self.device, non_blocking=True)) for n, t in views.items()]
