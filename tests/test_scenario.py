@@ -15,7 +15,7 @@ def test_smoke_matrix_expands_to_colocate_split_and_faults(known_models):
 
 def test_colocate_matrix_product_counts_and_readable_ids(known_models):
     m = scenario.load(REPO / "matrix" / "colocate.yaml", known_models)
-    assert len(m.scenarios) == 96          # (tp1: 2*2*2*2 (v2 only) + tp2: 2*2*2*2*2) x trainer torch/megatron
+    assert len(m.scenarios) == 99          # (tp1: 2*2*2*2 (v2 only) + tp2: 2*2*2*2*2) x trainer torch/megatron, + 3 MoE rows
     s = next(x for x in m.scenarios if x.id == "tiny-llama.tp2.colocate.arv2.cvd1.sglang-0.5.12")
     assert s.gpus == 2 and s.needs_gpu and s.axes["cvd_offset"] == 1
     split = next(x for x in m.scenarios if x.id == "tiny-llama.tp2.split.arv1.sglang-0.5.15")
@@ -42,7 +42,7 @@ def test_megatron_rows_need_no_context_parallelism_and_take_moe_with_ep(write_ma
 def test_sglang_option_replaces_the_version_of_sglang_rows(known_models):
     m = scenario.load(REPO / "matrix" / "colocate.yaml", known_models, sglang="0.5.13")
     assert {s.axes["sglang"] for s in m.scenarios} == {"0.5.13"}
-    assert len(m.scenarios) == 48          # the two versions collapse into one
+    assert len(m.scenarios) == 51          # the two versions collapse into one (48), + the 3 MoE rows
 
 
 def test_impossible_combinations_are_dropped_with_a_reason(write_matrix, known_models):
