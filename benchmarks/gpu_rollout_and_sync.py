@@ -94,7 +94,7 @@ def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool,
     total = sum(t.numel() * t.element_size() for _, t in named)
     groups = chunks(named, BUCKET)      # the same 512 MiB grouping; everything after it is sglang's own
     seconds = []
-    for step in range(repeats):
+    for _ in range(repeats):
         if cycle is not None:
             standalone_rollout(url, cycle, 1, cycle=False)
             post(url, "/flush_cache", {})

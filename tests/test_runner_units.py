@@ -102,20 +102,20 @@ def test_reference_engine_speaks_the_rl_endpoints(reference_server):
     assert all(lp[0] <= 0 for lp in out[0]["meta_info"]["output_token_logprobs"])
     again = client.generate([[5, 6, 7, 8], [5, 6, 7, 8]], max_new_tokens=4, seed=3)
     assert [o["output_ids"] for o in again] == [o["output_ids"] for o in out]              # seeded sampling
-    before = client._call("POST", "/weights_checker", {"action": "checksum"})["checksums"]
+    before = client.weights_checker("checksum")["checksums"]
     client.release_memory_occupation(None)
     with pytest.raises(EngineHTTPError, match="KeyError"):
         client.resume_memory_occupation(["nothing-released"])
     client.resume_memory_occupation(["weights"])
     client.resume_memory_occupation(["kv_cache", "cuda_graph"])
-    after = client._call("POST", "/weights_checker", {"action": "checksum"})["checksums"]
+    after = client.weights_checker("checksum")["checksums"]
     assert after != before                                         # contents are gone, as in sglang
     import transformers
     model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
     named = [(n, p.detach()) for n, p in model.named_parameters()]
     info = weight_sync.sync_colocated(client, named, "7")
     assert info["buckets"] == 1 and info["bytes"] > 0
-    assert client._call("POST", "/weights_checker", {"action": "checksum"})["checksums"] == before
+    assert client.weights_checker("checksum")["checksums"] == before
     assert client.model_info()["weight_version"] == "7"
     text = log.read_text()
     assert "Load weight end." in text and "The server is fired up and ready to roll!" in text

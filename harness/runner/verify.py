@@ -35,16 +35,17 @@ def method(engine: str, architecture: str) -> str:
 def begin_resync(client) -> None:
     """Snapshot the engine's weights (just synced), then overwrite them with noise."""
     for action in ("snapshot", "reset_tensors"):
-        ok, message = client.weights_checker(action)
-        if not ok:
-            raise RuntimeError(f"weights_checker {action} failed: {message}")
+        reply = client.weights_checker(action)
+        if not reply.get("success"):
+            raise RuntimeError(f"weights_checker {action} failed: {reply.get('message')}")
 
 
 def resync_matches(client) -> tuple[bool, str]:
     """After the second sync: (engine equals the snapshot, first differing tensor or '')."""
-    ok, message = client.weights_checker("compare")
-    if ok:
+    reply = client.weights_checker("compare")
+    if reply.get("success"):
         return True, ""
+    message = str(reply.get("message", ""))
     found = re.search(r"name=([\w.]+)", message)
     return False, found.group(1) if found else message.strip().splitlines()[0][:200]
 
@@ -52,7 +53,7 @@ def resync_matches(client) -> tuple[bool, str]:
 def weights_match(client, named: list[tuple[str, torch.Tensor]], how: str) -> tuple[bool, str]:
     """(all equal, first differing tensor or '') by 'checksum' or 'by-name'."""
     if how == "checksum":
-        remote = client._call("POST", "/weights_checker", {"action": "checksum"})["checksums"]
+        remote = client.weights_checker("checksum")["checksums"]
         for name, t in named:
             if remote.get(name) != checksum(t):
                 return False, name

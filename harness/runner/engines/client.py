@@ -93,14 +93,13 @@ class EngineClient:
             "names": names, "dtypes": dtypes, "shapes": shapes, "group_name": group_name, "flush_cache": True,
             "weight_version": weight_version})
 
-    def weights_checker(self, action: str) -> tuple[bool, str]:
-        """/weights_checker (snapshot, reset_tensors, compare, checksum): (success, message); a failed compare is
-        HTTP 400 with the differing tensors in the message."""
+    def weights_checker(self, action: str) -> dict:
+        """/weights_checker (checksum, snapshot, reset_tensors, compare): the reply; a refused action (a failed
+        compare is HTTP 400, the differing tensors in its message) as {"success": False, "message": ...}."""
         try:
-            reply = self._call("POST", "/weights_checker", {"action": action})
+            return self._call("POST", "/weights_checker", {"action": action})
         except EngineHTTPError as exc:
-            return False, str(exc)
-        return bool(reply.get("success")), str(reply.get("message", ""))
+            return {"success": False, "message": str(exc)}
 
     def get_weights_by_name(self, name: str, truncate_size: int = 100) -> list:
         return self._call("POST", "/get_weights_by_name", {"name": name, "truncate_size": truncate_size})

@@ -2,8 +2,8 @@
 
 A trainer is one Ray actor per rank. Subclasses build `self.model` and `self.opt` and give `_logprobs` (per-token
 log-probs of the completions), `hf_named_tensors` (the full HF-named weights; a collective on multi-rank trainers)
-and, where they shard, `_grad_norm`. Rank 0 talks to the engine; with several ranks each encodes its engine
-rank's payload on that rank's GPU and rank 0 posts them all (Miles' per-rank gather).
+and, with several ranks, `_reduce_grads` and `_grad_norm`. Rank 0 talks to the engine; with several ranks each
+encodes its engine rank's payload on that rank's GPU and rank 0 posts them all (Miles' per-rank gather).
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ class Trainer:
         """Every weight under its HF name, on this trainer's device (copied from host memory while asleep)."""
         raise NotImplementedError
 
+    def _reduce_grads(self) -> None:
+        """Combine the ranks' gradients before clipping (one rank: nothing to combine)."""
+
     def _grad_norm(self) -> float:
         """Clip to 1.0; the total norm before clipping."""
         return float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
@@ -80,6 +83,7 @@ class Trainer:
         loss = -torch.min(ratio * adv, torch.clamp(ratio, 0.8, 1.2) * adv).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        self._reduce_grads()
         grad_norm = self._grad_norm()
         self.opt.step()
         if self.device.type == "cuda":

@@ -100,14 +100,20 @@ def expert_of(name: str) -> int | None:
     return int(m.group(2)) if m else None
 
 
+def expert_owner(name: str, ep_size: int, experts: int) -> int | None:
+    """The expert-parallel rank that holds an expert parameter (experts split in equal consecutive blocks)."""
+    expert = expert_of(name)
+    return None if expert is None else expert // (experts // ep_size)
+
+
 def local_name(name: str, ep_rank: int, ep_size: int, experts: int) -> str | None:
     """A global name as this expert-parallel rank's own parameters name it; None when another rank owns the expert."""
     m = _EXPERT.fullmatch(name)
     if not m:
         return name
-    per_rank = experts // ep_size
-    owner, index = divmod(int(m.group(2)), per_rank)
-    return f"{m.group(1)}{index}{m.group(3)}" if owner == ep_rank else None
+    if expert_owner(name, ep_size, experts) != ep_rank:
+        return None
+    return f"{m.group(1)}{int(m.group(2)) % (experts // ep_size)}{m.group(3)}"
 
 
 def _qkv_full(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shape: Shape) -> torch.Tensor:

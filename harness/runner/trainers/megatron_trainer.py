@@ -144,10 +144,12 @@ class MegatronTrainer(Trainer):
         picked = logits[:, prompt_len - 1:-1, :].float().contiguous()
         return -vocab_parallel_cross_entropy(picked, sequences[:, prompt_len:].contiguous())
 
-    def _average_replicas(self, grads: list[tuple[str, torch.Tensor]]) -> None:
+    def _reduce_grads(self) -> None:
         """Every rank trained on the whole batch: average dense gradients over the data-parallel replicas; an
         expert's gradient holds each token once per EP rank, so divide by the EP size, then average its replicas."""
-        for name, p in grads:
+        for name, p in self.model.named_parameters():
+            if p.grad is None:
+                continue
             expert = mcore_convert.expert_of(name) is not None
             if expert:
                 p.grad.div_(self.ep)
@@ -158,7 +160,6 @@ class MegatronTrainer(Trainer):
 
     def _grad_norm(self) -> float:
         grads = [(n, p) for n, p in self.model.named_parameters() if p.grad is not None]
-        self._average_replicas(grads)
         sharded, experts, replicated = (torch.zeros((), device=self.device, dtype=torch.float32) for _ in range(3))
         for name, p in grads:
             sq = p.grad.detach().float().pow(2).sum()
@@ -183,7 +184,7 @@ class MegatronTrainer(Trainer):
         mine = mcore_convert.local_name(name, self.ep_rank, self.ep, self.shape.experts)
         if self.ep == 1:
             return params[mine].detach().to(self.device)
-        owner = mcore_convert.expert_of(name) // (self.shape.experts // self.ep)
+        owner = mcore_convert.expert_owner(name, self.ep, self.shape.experts)
         like = params[mcore_convert.local_name(name, owner, self.ep, self.shape.experts)]   # same shape, index local
         out = params[mine].detach().to(self.device).contiguous() if mine else torch.empty_like(like, device=self.device)
         dist.broadcast(out, src=dist.get_global_rank(self.ep_group, owner), group=self.ep_group)
