@@ -34,7 +34,7 @@ def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
 
 def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: list[ScenarioResult]) -> ScenarioResult:
     gates = metrics.relative(scenario.settings.get("metrics", {})) or AB_GATES
-    sa, sb = metrics.per_run_values([r.metrics for r in ra]), metrics.per_run_values([r.metrics for r in rb])
+    sa, sb = metrics.per_run_values([r.metrics for r in ra], gates), metrics.per_run_values([r.metrics for r in rb], gates)
     name = f"{history.identity(scenario.id)}.ab-{a}-vs-{b}".replace(":", "-")
     props = {"ab.a": a, "ab.b": b, "repeat": str(len(rb))}
     bad_b = [r for r in rb if r.verdict == Verdict.REGRESSED]

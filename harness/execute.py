@@ -23,7 +23,7 @@ from harness.verdict import ScenarioResult, Verdict
 
 DEFAULTS = yamlfile.load(Path(__file__).resolve().parent / "defaults.yaml")
 READY_LINE = "The server is fired up and ready to roll"   # sglang's own, for external runners without events
-BaselineFn = Callable[[Scenario], "dict[str, list[float]] | None"]
+BaselineFn = Callable[[Scenario], "list[dict[str, list[float]]]"]   # the baseline's runs: metric samples of each
 
 
 @dataclass
@@ -159,8 +159,8 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
 def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = None) -> ScenarioResult:
     """Run one scenario `repeat` times (each retried once on infra errors); always returns a result.
 
-    Relative gates are judged once, after all repeats, on one value per run (its median) against the baseline's
-    per-run medians: steps of one run share the run's offset, so they are not independent samples.
+    Relative gates are judged once, after all repeats, on one value per run (the gate's `stat`) against the
+    baseline's runs summarised the same way: steps of one run share the run's offset, so they are not independent.
     """
     options = options or Options()
     reps = [_with_retries(scenario, run_root, options, rep) for rep in range(scenario.settings["repeat"])]
@@ -171,12 +171,13 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
             for name, vals in r.metrics.items():
                 final.metrics.setdefault(name, []).extend(vals)
         final.properties["repeat"] = str(len(reps))
-    baseline = options.baseline(scenario) if options.baseline else None
+        final.repetitions = [r.metrics for r in reps]
+    baseline_runs = options.baseline(scenario) if options.baseline else []
     if final.verdict == Verdict.PASS:
         _, gates = rules_for(scenario)
         relative = metrics.relative(gates)
-        per_run = metrics.per_run_values([{m: r.metrics.get(m, []) for m in relative} for r in reps])
-        judged = metrics.evaluate(relative, per_run, baseline)
+        per_run = metrics.per_run_values([r.metrics for r in reps], relative)
+        judged = metrics.evaluate(relative, per_run, metrics.per_run_values(baseline_runs, relative))
         final.gates = [g for g in final.gates if g["metric"] not in relative] + [g.to_json() for g in judged]
         failed = [g.reason for g in judged if g.status in (metrics.GateStatus.FAIL, metrics.GateStatus.ERROR)]
         unsure = [g.reason for g in judged if g.status == metrics.GateStatus.INCONCLUSIVE]

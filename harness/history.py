@@ -1,8 +1,9 @@
 """Results history in SQLite, behind a narrow store: record runs, read baselines, promote and revoke.
 
-- Owns: the schema (`_SCHEMA_SQL`), `record_run`, `baseline` (the trusted window), `samples_of_run`,
-  `samples_of_version`, `promote`/`revoke`, and safety with concurrent writers (WAL, busy timeout, one
-  transaction per record, so an interrupted run loses nothing already written and never corrupts the file).
+- Owns: the schema (`_SCHEMA_SQL`), `record_run`, `baseline` (the trusted window), `scenarios_of_run` /
+  `scenarios_of_version` (named baselines, compare; every read keeps each run's samples apart), `promote`/`revoke`,
+  and safety with concurrent writers (WAL, busy timeout, one transaction per record, so an interrupted run loses
+  nothing already written and never corrupts the file).
 - Does not own: gate decisions (metrics.py) or what a fingerprint holds (fingerprint.py).
 Nothing becomes a baseline without `promote`; revoked runs leave the window.
 """
@@ -15,7 +16,6 @@ import re
 import sqlite3
 import time
 from pathlib import Path
-from statistics import median
 from typing import Any
 
 from harness.errors import HistoryError
@@ -38,7 +38,8 @@ CREATE INDEX IF NOT EXISTS runs_run_id ON runs(run_id);
 CREATE TABLE IF NOT EXISTS samples (
     run_row INTEGER NOT NULL REFERENCES runs(id),
     metric TEXT NOT NULL,
-    value REAL NOT NULL
+    value REAL NOT NULL,
+    rep INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS samples_run ON samples(run_row);
 CREATE TABLE IF NOT EXISTS trust (
@@ -50,8 +51,10 @@ CREATE TABLE IF NOT EXISTS trust (
 
 
 def identity(scenario_id: str) -> str:
-    """A scenario's id without its sglang version: the same scenario across versions."""
-    return re.sub(r"\.sglang-\d[\w.+-]*?(?=\.(?!post|dev|rc)[a-z]|$)", ".sglang", scenario_id)
+    """A scenario's id without its sglang version (the same scenario across versions) and without the repetition
+    number of an A/B run (`.ab3b` -> `.ab-b`: the runs of one side are runs of one scenario)."""
+    unversioned = re.sub(r"\.sglang-\d[\w.+-]*?(?=\.(?!post|dev|rc)[a-z]|$)", ".sglang", scenario_id)
+    return re.sub(r"\.ab\d+([ab])$", r".ab-\1", unversioned)
 
 
 class HistoryStore:
@@ -67,19 +70,22 @@ class HistoryStore:
                 self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA busy_timeout=60000")
             self.db.executescript(_SCHEMA_SQL)
+            if "rep" not in [c[1] for c in self.db.execute("PRAGMA table_info(samples)")]:   # a pre-repeat file
+                self.db.execute("ALTER TABLE samples ADD COLUMN rep INTEGER NOT NULL DEFAULT 0")
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: cannot open the history database: {exc}") from None
 
     def close(self) -> None:
         self.db.close()
 
-    def record_run(self, run_id: str, scenario_id: str, sglang: str | None, bucket: str,
-                   fingerprint: dict[str, Any], verdict: str, values: dict[str, list[float]], run_dir: str = "") -> int:
-        """One scenario run and all its samples, in one transaction. Non-finite values are refused."""
-        for metric, vals in values.items():
-            bad = [v for v in vals if not isinstance(v, (int, float)) or not math.isfinite(v)]
-            if bad:
-                raise HistoryError(f"{scenario_id}: metric {metric!r} has a non-finite value {bad[0]!r}; not recorded")
+    def record_run(self, run_id: str, scenario_id: str, sglang: str | None, bucket: str, fingerprint: dict[str, Any],
+                   verdict: str, repetitions: list[dict[str, list[float]]], run_dir: str = "") -> int:
+        """One scenario run and all its samples (by repetition), in one transaction. Non-finite values are refused."""
+        for values in repetitions:
+            for metric, vals in values.items():
+                bad = [v for v in vals if not isinstance(v, (int, float)) or not math.isfinite(v)]
+                if bad:
+                    raise HistoryError(f"{scenario_id}: metric {metric!r} has a non-finite value {bad[0]!r}; not recorded")
         try:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
@@ -89,57 +95,41 @@ class HistoryStore:
                     (run_id, scenario_id, identity(scenario_id), sglang, bucket, json.dumps(fingerprint, sort_keys=True),
                      verdict, run_dir, time.time()))
                 row = cur.lastrowid
-                self.db.executemany("INSERT INTO samples(run_row, metric, value) VALUES (?,?,?)",
-                                    [(row, m, float(v)) for m, vals in values.items() for v in vals])
+                self.db.executemany("INSERT INTO samples(run_row, metric, value, rep) VALUES (?,?,?,?)",
+                                    [(row, m, float(v), rep) for rep, values in enumerate(repetitions)
+                                     for m, vals in values.items() for v in vals])
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: cannot record {scenario_id}: {exc}") from None
         return int(row)
 
-    def _samples(self, where: str, params: tuple, metric: str | None) -> dict[str, list[float]]:
-        sql = f"SELECT s.metric, s.value FROM samples s JOIN runs r ON r.id = s.run_row WHERE {where}"
-        if metric:
-            sql += " AND s.metric = ?"
-            params = params + (metric,)
-        out: dict[str, list[float]] = {}
-        for name, value in self.db.execute(sql + " ORDER BY r.id", params):
-            out.setdefault(name, []).append(value)
-        return out
-
-    def baseline(self, scenario_id: str, bucket: str, limit: int = 20) -> dict[str, list[float]]:
-        """One value per run - the run's median - for the last `limit` trusted (promoted, not revoked) passing runs
-        of this scenario and bucket. Steps of one run share that run's offset, so a run is the unit of evidence."""
+    def baseline(self, scenario_id: str, bucket: str, limit: int = 20) -> list[dict[str, list[float]]]:
+        """Samples of each run in the trusted window: the last `limit` promoted, not revoked, passing runs of this
+        scenario and bucket. Steps of one run share that run's offset, so the gate summarises each run to one value."""
         rows = [r for (r,) in self.db.execute(
             "SELECT r.id FROM runs r JOIN trust t ON t.run_id = r.run_id WHERE r.identity = ? AND r.bucket = ?"
             " AND t.promoted IS NOT NULL AND t.revoked IS NULL AND r.verdict = 'pass' ORDER BY r.id DESC LIMIT ?",
             (identity(scenario_id), bucket, limit))]
-        if not rows:
-            return {}
-        per_run: dict[tuple[int, str], list[float]] = {}
-        marks = ",".join("?" * len(rows))
-        for row, name, value in self.db.execute(
-                f"SELECT run_row, metric, value FROM samples WHERE run_row IN ({marks}) ORDER BY run_row", tuple(rows)):
-            per_run.setdefault((row, name), []).append(value)
-        out: dict[str, list[float]] = {}
-        for (_, name), values in per_run.items():
-            out.setdefault(name, []).append(float(median(values)))
-        return out
+        window = self._by_identity(f"r.id IN ({','.join('?' * len(rows))})", tuple(rows)) if rows else {}
+        return window.get(identity(scenario_id), [])
 
-    def samples_of_run(self, run_id: str, scenario_id: str | None = None) -> dict[str, dict[str, list[float]]]:
-        """{scenario id: {metric: samples}} of one run (optionally one scenario; matched by identity)."""
-        out: dict[str, dict[str, list[float]]] = {}
-        for sid, in self.db.execute("SELECT DISTINCT scenario_id FROM runs WHERE run_id = ?", (run_id,)):
-            if scenario_id is None or identity(sid) == identity(scenario_id):
-                out[sid] = self._samples("r.run_id = ? AND r.scenario_id = ?", (run_id, sid), None)
-        return out
+    def _by_identity(self, where: str, params: tuple) -> dict[str, list[dict[str, list[float]]]]:
+        """{scenario identity: samples of each run} for the runs rows matching `where`."""
+        sql = ("SELECT r.scenario_id, s.run_row, s.rep, s.metric, s.value FROM samples s JOIN runs r ON r.id = s.run_row"
+               f" WHERE {where} ORDER BY s.run_row, s.rep")
+        out: dict[str, dict[tuple[int, int], dict[str, list[float]]]] = {}
+        for sid, row, rep, name, value in self.db.execute(sql, params):   # identity() now, not as it was when written
+            out.setdefault(identity(sid), {}).setdefault((row, rep), {}).setdefault(name, []).append(value)
+        return {ident: list(runs.values()) for ident, runs in out.items()}
 
-    def samples_of_version(self, sglang: str, bucket: str | None = None) -> dict[str, dict[str, list[float]]]:
-        """{scenario identity: {metric: samples}} of every run of one sglang version."""
-        out: dict[str, dict[str, list[float]]] = {}
-        sql = "SELECT DISTINCT identity FROM runs WHERE sglang = ?" + (" AND bucket = ?" if bucket else "")
-        for ident, in self.db.execute(sql, (sglang, bucket) if bucket else (sglang,)):
-            where = "r.sglang = ? AND r.identity = ?" + (" AND r.bucket = ?" if bucket else "")
-            out[ident] = self._samples(where, (sglang, ident, bucket) if bucket else (sglang, ident), None)
-        return out
+    def scenarios_of_run(self, run_id: str) -> dict[str, list[dict[str, list[float]]]]:
+        """{scenario identity: samples of each of its runs} in one recorded run id (a repetition is a run)."""
+        return self._by_identity("r.run_id = ?", (run_id,))
+
+    def scenarios_of_version(self, sglang: str, bucket: str | None = None) -> dict[str, list[dict[str, list[float]]]]:
+        """{scenario identity: samples of each of its runs} on one sglang version (optionally one bucket)."""
+        if bucket is None:
+            return self._by_identity("r.sglang = ?", (sglang,))
+        return self._by_identity("r.sglang = ? AND r.bucket = ?", (sglang, bucket))
 
     def runs(self, run_id: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, run_id, scenario_id, sglang, bucket, verdict, fingerprint, run_dir FROM runs"

@@ -9,6 +9,12 @@
       logprob_abs_diff: {min: 0, max: 0.05}         # two-sided band
       rollout_tokens_per_s: {max_drop: 5%}          # relative to the baseline (higher is better)
       train_step_s: {max_rise: 10%, abs_floor: 0.01}  # relative (lower is better); floor in the metric's unit
+      weight_sync_s: {max_rise: 5%, stat: min, p: 0.01}  # each run summarised by its fastest step
+
+A relative gate compares one value per run (the run's `stat` over its steps: median by default; `min` for a
+timing that noise can only lengthen) with the baseline's per-run values, by a one-sided Mann-Whitney U test in
+the gate's direction, and calls `regressed` only when both the effect (> max_rise / max_drop, > abs_floor) and
+the test (p < `p`) say so.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 
 from harness import stats
 
-GATE_KEYS = {"min", "max", "max_drop", "max_rise", "abs_floor", "p"}
+GATE_KEYS = {"min", "max", "max_drop", "max_rise", "abs_floor", "p", "stat"}
 DEFAULT_P = 0.05
+RUN_STATS: dict[str, Callable[[list[float]], float]] = {"median": stats.centre, "min": min}
 
 
 class GateStatus(Enum):
@@ -51,14 +58,15 @@ def relative(gates: dict[str, dict]) -> dict[str, dict]:
     return {k: g for k, g in gates.items() if "max_drop" in g or "max_rise" in g}
 
 
-def per_run_values(runs: list[dict[str, list[float]]]) -> dict[str, list[float]]:
-    """One value per run - its median - by metric: a run's steps share its offset, so a run is the unit of evidence."""
+def per_run_values(runs: list[dict[str, list[float]]], gates: dict[str, dict]) -> dict[str, list[float]]:
+    """One value per run (the gate's `stat` of its samples) for each gated metric: a run's steps share its
+    offset, so a run is the unit of evidence."""
     out: dict[str, list[float]] = {}
     for run in runs:
-        for name, values in run.items():
-            finite = [v for v in values if v == v]
+        for name, gate in gates.items():
+            finite = [v for v in run.get(name, []) if v == v]
             if finite:
-                out.setdefault(name, []).append(stats.centre(finite))
+                out.setdefault(name, []).append(RUN_STATS[gate.get("stat", "median")](finite))
     return out
 
 
@@ -92,6 +100,8 @@ def check_gates(gates: Any) -> str | None:
                 return f"{name}.{key}: expected a percentage such as 5%, got {gate[key]!r}"
         if "p" in gate and not (isinstance(gate["p"], float) and 0 < gate["p"] < 1):
             return f"{name}.p: expected a probability in (0, 1)"
+        if "stat" in gate and gate["stat"] not in RUN_STATS:
+            return f"{name}.stat: expected one of {', '.join(RUN_STATS)}, got {gate['stat']!r}"
     return None
 
 
@@ -133,10 +143,11 @@ def _relative(name: str, gate: dict, values: list[float], base: list[float] | No
     worse = (drop is not None and change < -drop and ref - cur > floor) or \
             (rise is not None and change > rise and cur - ref > floor)
     limit = f"max_drop {drop:.0%}" if drop is not None else f"max_rise {rise:.0%}"
-    desc = f"{name}: cur={cur:.6g} (n={len(values)}) vs baseline={ref:.6g} (n={len(base)}), {change:+.1%}, {limit}"
+    per_run = f" ({gate['stat']} per run)" if gate.get("stat", "median") != "median" else ""
+    desc = f"{name}{per_run}: cur={cur:.6g} (n={len(values)}) vs baseline={ref:.6g} (n={len(base)}), {change:+.1%}, {limit}"
     if not worse:
         return GateResult(name, GateStatus.PASS, desc, cur, ref)
-    _, p = stats.mann_whitney_u(values, base)
+    _, p = stats.mann_whitney_u(values, base, "greater" if rise is not None and change > rise else "less")
     alpha = float(gate.get("p", DEFAULT_P))
     if p < alpha:
         return GateResult(name, GateStatus.FAIL, f"{desc}, p={p:.3g} < {alpha}", cur, ref, p)

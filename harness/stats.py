@@ -31,14 +31,16 @@ def relative_change(cur: float, ref: float) -> float:
     return (cur - ref) / abs(ref)
 
 
-def mann_whitney_u(a: list[float], b: list[float]) -> tuple[float, float]:
-    """(U statistic, two-sided p-value) from scipy.stats; p = 1.0 when either sample is constant and equal."""
+def mann_whitney_u(a: list[float], b: list[float], alternative: str = "two-sided") -> tuple[float, float]:
+    """(U statistic, p-value) from scipy.stats; p = 1.0 when both samples hold one and the same value.
+
+    `alternative` "greater" tests whether `a` tends to exceed `b`, "less" the reverse (a one-sided gate)."""
     from scipy.stats import mannwhitneyu  # scipy is a harness dependency; imported here to keep `list` fast
     if len(a) == 0 or len(b) == 0:
         raise ValueError("Mann-Whitney U needs two non-empty samples")
     if len(set(a) | set(b)) == 1:
         return float(len(a) * len(b) / 2), 1.0
-    res = mannwhitneyu(a, b, alternative="two-sided", method="auto")
+    res = mannwhitneyu(a, b, alternative=alternative, method="auto")
     return float(res.statistic), float(res.pvalue)
 
 

@@ -51,6 +51,11 @@ class ScenarioResult:
     properties: dict[str, str] = field(default_factory=dict)       # versions, devices, axes ...
     context: dict[str, Any] = field(default_factory=dict)          # launch context the runner reported
     error_lines: list[str] = field(default_factory=list)
+    repetitions: list[dict[str, list[float]]] = field(default_factory=list)  # each run's samples when repeat > 1
+
+    def runs(self) -> list[dict[str, list[float]]]:
+        """Metric samples of each run behind this result (one run unless it was repeated)."""
+        return self.repetitions or [self.metrics]
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -16,9 +16,9 @@ def fill(store: history.HistoryStore):
     fp_b = {"gpu.name": "H200", "version.sglang": "0.5.12", "env": {"NCCL_NVLS_ENABLE": "0"}}
     for i in range(6):
         store.record_run("A", f"m.tp2.colocate.sglang-0.5.11", "0.5.11", "b", fp_a, "pass",
-                         {"weight_sync_s": [0.40 + 0.01 * i], "rollout_tokens_per_s": [1000.0 + i]})
+                         [{"weight_sync_s": [0.40 + 0.01 * i], "rollout_tokens_per_s": [1000.0 + i]}])
         store.record_run("B", f"m.tp2.colocate.sglang-0.5.12", "0.5.12", "b", fp_b, "pass",
-                         {"weight_sync_s": [0.60 + 0.01 * i], "rollout_tokens_per_s": [1001.0 + i]})
+                         [{"weight_sync_s": [0.60 + 0.01 * i], "rollout_tokens_per_s": [1001.0 + i]}])
 
 
 def test_compare_runs_gives_delta_p_and_verdict(store, tmp_path):
@@ -30,6 +30,14 @@ def test_compare_runs_gives_delta_p_and_verdict(store, tmp_path):
     assert rows["rollout_tokens_per_s"].verdict == "same"
     md = compare.markdown(la, lb, list(rows.values()), fa, fb)
     assert "Fingerprint diff" in md and "version.sglang" in md
+
+
+def test_one_run_a_side_is_inconclusive_however_many_steps(store):
+    store.record_run("A1", "m.tp1", None, "b", {}, "pass", [{"weight_sync_s": [0.40, 0.41, 0.40, 0.42] * 10}])
+    store.record_run("B1", "m.tp1", None, "b", {}, "pass", [{"weight_sync_s": [0.50, 0.51, 0.50, 0.52] * 10}])
+    (row,) = compare.rows(compare.side(store, "A1")[1], compare.side(store, "B1")[1])
+    assert (row.verdict, row.p_value, row.runs) == ("inconclusive", None, (1, 1))
+    assert "| 1/1    | inconclusive" in compare.table([row], "github")
 
 
 def test_compare_versions_and_plot(store, tmp_path):

@@ -8,16 +8,41 @@ from harness.errors import HistoryError
 
 
 def record(store, run_id, sid="tiny.tp1.colocate.sglang-0.5.12", values=None, verdict="pass", sglang="0.5.12"):
-    return store.record_run(run_id, sid, sglang, "bucket1", {"gpu.name": "x"}, verdict, values or {"tok": [1.0, 2.0]})
+    reps = values if isinstance(values, list) else [values or {"tok": [1.0, 2.0]}]
+    return store.record_run(run_id, sid, sglang, "bucket1", {"gpu.name": "x"}, verdict, reps)
 
 
 def test_nothing_is_a_baseline_until_promoted_and_revoked_runs_leave(store):
     record(store, "r1")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == {}
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == []
     store.promote("r1")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == {"tok": [1.5]}   # one median per run
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == [{"tok": [1.0, 2.0]}]
     store.revoke("r1")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == {}
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == []
+
+
+def test_each_repetition_of_a_run_is_its_own_run_in_a_baseline(store):
+    record(store, "r1", values=[{"tok": [1.0, 2.0]}, {"tok": [5.0]}])
+    record(store, "r2", values={"tok": [7.0]})
+    store.promote("r1")
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.13", "bucket1") == [{"tok": [1.0, 2.0]}, {"tok": [5.0]}]
+    assert store.scenarios_of_run("r2") == {"tiny.tp1.colocate.sglang": [{"tok": [7.0]}]}
+    assert store.scenarios_of_version("0.5.12", "bucket1") == \
+        {"tiny.tp1.colocate.sglang": [{"tok": [1.0, 2.0]}, {"tok": [5.0]}, {"tok": [7.0]}]}
+    assert store.scenarios_of_version("0.5.12", "other-bucket") == {}
+
+
+def test_a_file_from_before_repetitions_gains_the_column_and_keeps_its_rows(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(history._SCHEMA_SQL.replace(",\n    rep INTEGER NOT NULL DEFAULT 0", ""))
+    db.execute("INSERT INTO runs(run_id, scenario_id, identity, bucket, fingerprint, verdict, recorded)"
+               " VALUES ('old', 's', 's', 'b', '{}', 'pass', 0)")
+    db.execute("INSERT INTO samples(run_row, metric, value) VALUES (1, 'tok', 3.0)")
+    db.commit()
+    db.close()
+    assert history.HistoryStore(path).scenarios_of_run("old") == {"s": [{"tok": [3.0]}]}
 
 
 def test_baseline_window_spans_versions_of_the_same_scenario(store):
@@ -25,14 +50,14 @@ def test_baseline_window_spans_versions_of_the_same_scenario(store):
     record(store, "r2", sid="tiny.tp1.colocate.sglang-0.5.13", sglang="0.5.13", values={"tok": [3.0]})
     store.promote("r1")
     store.promote("r2")
-    assert sorted(store.baseline("tiny.tp1.colocate.sglang-0.5.14", "bucket1")["tok"]) == [1.0, 3.0]
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.14", "other-bucket") == {}
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.14", "bucket1") == [{"tok": [1.0]}, {"tok": [3.0]}]
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.14", "other-bucket") == []
 
 
 def test_failed_runs_never_enter_the_window(store):
     record(store, "r1", verdict="regressed")
     store.promote("r1")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == {}
+    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == []
 
 
 def test_non_finite_values_are_refused_at_the_write(store):
@@ -49,12 +74,13 @@ def test_promote_unknown_run_is_a_one_line_error(store):
 def test_identity_strips_only_the_version():
     assert history.identity("m.tp2.colocate.arv2.cvd1.sglang-0.5.12") == "m.tp2.colocate.arv2.cvd1.sglang"
     assert history.identity("m.tp1.colocate.sglang-0.5.12.post1.fault-x") == "m.tp1.colocate.sglang.fault-x"
+    assert history.identity("m.tp1.colocate.sglang-0.5.15.ab12b") == "m.tp1.colocate.sglang.ab-b"
 
 
 def _writer(path, n):
     s = history.HistoryStore(path)
     for i in range(20):
-        s.record_run(f"w{n}", f"s{i}", None, "b", {}, "pass", {"m": [float(i)] * 5})
+        s.record_run(f"w{n}", f"s{i}", None, "b", {}, "pass", [{"m": [float(i)] * 5}])
     s.close()
 
 
@@ -68,4 +94,4 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         p.join(60)
     s = history.HistoryStore(path)
     assert len(s.runs()) == 80
-    assert sum(len(v["m"]) for v in s.samples_of_run("w0").values()) == 100
+    assert sum(len(run["m"]) for runs in s.scenarios_of_run("w0").values() for run in runs) == 100

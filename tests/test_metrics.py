@@ -50,3 +50,22 @@ def test_samples_come_from_metric_events():
 def test_check_gates_messages():
     assert metrics.check_gates({"x": {"max_drop": "5%"}}) is None
     assert "expected a mapping" in metrics.check_gates({"x": 3})
+
+
+def test_per_run_values_take_each_gates_stat_of_each_run():
+    runs = [{"s": [3.0, 1.0, 2.0], "tok": [10.0, 30.0, 20.0]}, {"s": [5.0, 4.0], "tok": [7.0]}]
+    gates = {"s": {"max_rise": "5%", "stat": "min"}, "tok": {"max_drop": "5%"}}
+    assert metrics.per_run_values(runs, gates) == {"s": [1.0, 4.0], "tok": [20.0, 7.0]}
+
+
+def test_relative_gate_is_one_sided_in_its_direction():
+    base = {"s": [1.00, 1.01, 0.99, 1.02, 0.98]}
+    slower = {"s": [1.10, 1.11, 1.09, 1.12, 1.08]}
+    res = metrics.evaluate({"s": {"max_rise": "5%", "p": 0.01, "stat": "min"}}, slower, base)
+    # complete separation of 5 vs 5: one-sided p = 1/252 < 0.01 (two-sided 2/252 would not be)
+    assert res[0].status == GateStatus.FAIL and "p=0.00397" in res[0].reason and "(min per run)" in res[0].reason
+
+
+def test_check_gates_refuses_an_unknown_stat():
+    assert metrics.check_gates({"s": {"max_rise": "5%", "stat": "mean"}}) == \
+        "s.stat: expected one of median, min, got 'mean'"

@@ -34,3 +34,10 @@ def test_relative_change_and_centre():
 def test_detect_step_finds_the_shift():
     assert stats.detect_step([1.0] * 6 + [2.0] * 4) == 6
     assert stats.detect_step([1.0]) is None
+
+
+def test_one_sided_mann_whitney_halves_p_in_its_direction_only():
+    a, b = [2.0, 2.1, 2.2, 2.3], [1.0, 1.1, 1.2, 1.3]
+    two = stats.mann_whitney_u(a, b)[1]
+    assert stats.mann_whitney_u(a, b, "greater")[1] == pytest.approx(two / 2)
+    assert stats.mann_whitney_u(a, b, "less")[1] == pytest.approx(1.0)

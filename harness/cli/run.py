@@ -45,9 +45,9 @@ def baseline_provider(spec: str, store: history.HistoryStore | None, bucket: str
     if spec == "history":
         return lambda s: store.baseline(s.id, bucket)
     if kind == "run" and value:
-        return lambda s: next(iter(store.samples_of_run(value, s.id).values()), {})
+        return lambda s: store.scenarios_of_run(value).get(history.identity(s.id), [])
     if kind == "version" and value:
-        return lambda s: store.samples_of_version(value, bucket).get(history.identity(s.id), {})
+        return lambda s: store.scenarios_of_version(value, bucket).get(history.identity(s.id), [])
     raise ColobenchError(f"--baseline {spec!r}: expected history, run:RUN_ID, version:V or none")
 
 
@@ -55,9 +55,9 @@ def recorder(store: history.HistoryStore, run_id: str, python_of):
     def record(scenario: Scenario, result: ScenarioResult) -> None:
         versions = {k.removeprefix("version."): v for k, v in result.properties.items() if k.startswith("version.")}
         fp = fingerprint.collect(python_of(scenario), versions)
-        finite = {m: [v for v in vals if v == v] for m, vals in result.metrics.items()}
+        finite = [{m: [v for v in vals if v == v] for m, vals in run.items()} for run in result.runs()]
         store.record_run(run_id, scenario.id, scenario.axes.get("sglang"), fingerprint.bucket(fp), fp,
-                         result.verdict.value, {m: v for m, v in finite.items() if v}, result.run_dir)
+                         result.verdict.value, [{m: v for m, v in run.items() if v} for run in finite], result.run_dir)
     return record
 
 
