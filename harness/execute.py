@@ -164,19 +164,18 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
     """
     options = options or Options()
     reps = [_with_retries(scenario, run_root, options, rep) for rep in range(scenario.settings["repeat"])]
+    runs = [r.metrics for r in reps]        # taken before `final`, one of reps, gets the pooled samples
     final = next((r for r in reps if r.verdict != Verdict.PASS), reps[-1])
     if len(reps) > 1:
-        final.metrics = {}
-        for r in reps:
-            for name, vals in r.metrics.items():
-                final.metrics.setdefault(name, []).extend(vals)
+        names = dict.fromkeys(name for run in runs for name in run)
+        final.metrics = {name: [v for run in runs for v in run.get(name, [])] for name in names}
         final.properties["repeat"] = str(len(reps))
-        final.repetitions = [r.metrics for r in reps]
+        final.repetitions = runs
     baseline_runs = options.baseline(scenario) if options.baseline else []
     if final.verdict == Verdict.PASS:
         _, gates = rules_for(scenario)
         relative = metrics.relative(gates)
-        per_run = metrics.per_run_values([r.metrics for r in reps], relative)
+        per_run = metrics.per_run_values(runs, relative)
         judged = metrics.evaluate(relative, per_run, metrics.per_run_values(baseline_runs, relative))
         final.gates = [g for g in final.gates if g["metric"] not in relative] + [g.to_json() for g in judged]
         failed = [g.reason for g in judged if g.status in (metrics.GateStatus.FAIL, metrics.GateStatus.ERROR)]

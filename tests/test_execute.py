@@ -122,3 +122,16 @@ def test_result_json_round_trips(external, tmp_path):
     res = run(external("pass"), tmp_path)
     data = json.loads((tmp_path / "run" / res.scenario_id / "result.json").read_text())
     assert data["verdict"] == "pass" and data["schema"] == 1
+
+
+def test_repeats_keep_each_runs_samples_and_pool_them_once(external, tmp_path, monkeypatch):
+    import dataclasses
+    from harness.verdict import ScenarioResult
+    s = one(external("pass"))
+    s = dataclasses.replace(s, settings={**s.settings, "repeat": 2})
+    reps = iter([{"weight_sync_s": [1.0, 2.0]}, {"weight_sync_s": [3.0]}])
+    monkeypatch.setattr(execute, "_with_retries",
+                        lambda sc, root, opts, rep: ScenarioResult(sc.id, Verdict.PASS, "", metrics=next(reps)))
+    res = execute.run_scenario(s, tmp_path / "run")
+    assert res.metrics == {"weight_sync_s": [1.0, 2.0, 3.0]}
+    assert res.runs() == [{"weight_sync_s": [1.0, 2.0]}, {"weight_sync_s": [3.0]}]
