@@ -20,6 +20,7 @@ from harness import cli, compare, history, metrics, yamlfile
 
 MATRIX = str(Path(__file__).with_name("gate_selftest.yaml"))
 METRIC = "weight_sync_s"
+RUN_RESULT = "*.ab*[ab]/result.json"     # one run of either side (the decision itself is *.ab-A-vs-B)
 
 
 def decision(reports: Path, run_id: str, variants: str, run: bool = True, repeat: int = 1) -> tuple[str, str]:
@@ -46,8 +47,8 @@ def main() -> None:
     slow = [decision(reports, f"slow-{i}", "none,inject:sync_slowdown:0.1", run, args.repeat) for i in range(args.slow_runs)]
     cs, cw = Counter(v for v, _ in same), Counter(v for v, _ in slow)
     unchanged = [json.loads(f.read_text())["metrics"][METRIC]
-                 for i in range(args.reruns) for f in (reports / "runs" / f"same-{i}").glob("*.ab*[ab]/result.json")]
-    seconds = sum(json.loads(f.read_text())["duration_s"] for f in (reports / "runs").glob("*/*.ab*[ab]/result.json"))
+                 for i in range(args.reruns) for f in (reports / "runs" / f"same-{i}").glob(RUN_RESULT)]
+    seconds = sum(json.loads(f.read_text())["duration_s"] for f in (reports / "runs").glob(f"*/{RUN_RESULT}"))
     gate = yamlfile.load(Path(MATRIX))["defaults"]["metrics"][METRIC]
     lines = ["# Gate self-test (CPU reference engine, 2 cores)", "",
              f"date: {time.strftime('%Y-%m-%d')}; {len(same) + len(slow)} decisions, {args.repeat} runs a side each "

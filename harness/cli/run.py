@@ -55,9 +55,9 @@ def recorder(store: history.HistoryStore, run_id: str, python_of):
     def record(scenario: Scenario, result: ScenarioResult) -> None:
         versions = {k.removeprefix("version."): v for k, v in result.properties.items() if k.startswith("version.")}
         fp = fingerprint.collect(python_of(scenario), versions)
-        finite = [{m: [v for v in vals if v == v] for m, vals in run.items()} for run in result.runs()]
+        finite = [{m: kept for m, vals in run.items() if (kept := [v for v in vals if v == v])} for run in result.runs()]
         store.record_run(run_id, scenario.id, scenario.axes.get("sglang"), fingerprint.bucket(fp), fp,
-                         result.verdict.value, [{m: v for m, v in run.items() if v} for run in finite], result.run_dir)
+                         result.verdict.value, finite, result.run_dir)
     return record
 
 
