@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness import cli, compare, history, metrics, yamlfile
+from harness import cli, metrics, yamlfile
 
 MATRIX = str(Path(__file__).with_name("gate_selftest.yaml"))
 METRIC = "weight_sync_s"
@@ -66,11 +66,6 @@ def main() -> None:
     lines += ["", "## Reasons", ""]
     lines += [f"- same-{i}: {v}: {r[:220]}" for i, (v, r) in enumerate(same)]
     lines += [f"- slow-{i}: {v}: {r[:220]}" for i, (v, r) in enumerate(slow)]
-    store = history.HistoryStore(reports / "history.sqlite")
-    la, da, fa = compare.side(store, "same-0")
-    lb, db, fb = compare.side(store, "slow-0")
-    lines += ["", "## colobench compare same-0 slow-0 (two real runs from this history)", "",
-              compare.markdown(la, lb, compare.rows(da, db), fa, fb)]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:6]))
 

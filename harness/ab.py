@@ -22,13 +22,17 @@ AB_GATES = execute.DEFAULTS["ab"]   # defaults.yaml: the gates for scenarios wit
 
 
 def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
+    """One run of one side. Its id ends in `.ab<rep><side>` (a folder of its own); a version variant changes the
+    id's version, an injected fault adds `inject-<kind>-<value>` (a faulted run is not a run of the scenario)."""
     settings = {**s.settings, "repeat": 1}
     axes = dict(s.axes)
+    tag = s.settings.get("tag")
     if variant.startswith("inject:"):
         settings["fault"] = fault_from_spec(variant.removeprefix("inject:"), "--ab")
+        tag = ".".join(filter(None, [tag, variant.replace(":", "-")]))
     elif variant != "none":
         axes["sglang"] = variant
-    sid = scenario_id(axes, s.settings.get("tag")) + f".ab{rep}{side}"
+    sid = scenario_id(axes, tag) + f".ab{rep}{side}"
     return dataclasses.replace(s, id=sid, axes=axes, settings=settings)
 
 
@@ -72,6 +76,8 @@ def run_ab(sess: Session, scenarios: list[Scenario], variants: list[str]) -> lis
                 if sess.record:
                     sess.record(one, sink[-1])
         decision = decide(s, a, b, ra, rb)
+        decision.duration_s = sum(r.duration_s for r in ra + rb)
+        decision.run_dir = decision.run_dir or str(sess.run_dir / decision.scenario_id)
         decision.save(sess.run_dir / decision.scenario_id)
         decisions.append(decision)
         sess.results.append(decision)

@@ -55,7 +55,9 @@ def cpu_model() -> str:
 
 @lru_cache(maxsize=8)
 def pip_freeze(python: str) -> tuple[str, ...]:
-    return tuple(sorted(_run([python, "-m", "pip", "freeze", "--disable-pip-version-check"], timeout=60).split()))
+    """One line per package (`name==1.0`, `name @ file:///...`); pip's comment lines left out."""
+    out = _run([python, "-m", "pip", "freeze", "--disable-pip-version-check"], timeout=60)
+    return tuple(sorted(line.strip() for line in out.splitlines() if line.strip() and not line.startswith("#")))
 
 
 def relevant_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -90,8 +92,10 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
         out = {k: str(v) for k, v in fp.items() if k not in ("env", "pip")}
         out.update({f"env.{k}": v for k, v in (fp.get("env") or {}).items()})
         for pin in fp.get("pip") or []:
-            name, _, ver = pin.partition("==")
-            out[f"pip.{name.lower()}"] = ver or pin
+            name, sep, ver = pin.partition("==")
+            if not sep:
+                name, _, ver = pin.partition(" @ ")
+            out[f"pip.{name.strip().lower()}"] = ver.strip() or pin
         return out
     fa, fb = flat(a), flat(b)
     return changed(fa, fb)

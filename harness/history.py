@@ -51,10 +51,10 @@ CREATE TABLE IF NOT EXISTS trust (
 
 
 def identity(scenario_id: str) -> str:
-    """A scenario's id without its sglang version (the same scenario across versions) and without the repetition
-    number of an A/B run (`.ab3b` -> `.ab-b`: the runs of one side are runs of one scenario)."""
+    """A scenario's id without its sglang version (the same scenario across versions) and without the suffix of an
+    A/B run (`.ab3b`): a side's runs are runs of the scenario at that side's version (an injected fault is in the id)."""
     unversioned = re.sub(r"\.sglang-\d[\w.+-]*?(?=\.(?!post|dev|rc)[a-z]|$)", ".sglang", scenario_id)
-    return re.sub(r"\.ab\d+([ab])$", r".ab-\1", unversioned)
+    return re.sub(r"\.ab\d+[ab]$", "", unversioned)
 
 
 class HistoryStore:
@@ -72,8 +72,18 @@ class HistoryStore:
             self.db.executescript(_SCHEMA_SQL)
             if "rep" not in [c[1] for c in self.db.execute("PRAGMA table_info(samples)")]:   # a pre-repeat file
                 self.db.execute("ALTER TABLE samples ADD COLUMN rep INTEGER NOT NULL DEFAULT 0")
+            self._refresh_identities()
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: cannot open the history database: {exc}") from None
+
+    def _refresh_identities(self) -> None:
+        """Rows written under an older `identity()` rule get today's (the window query selects by the column)."""
+        stale = [(identity(sid), row) for row, sid, ident in self.db.execute("SELECT id, scenario_id, identity FROM runs")
+                 if identity(sid) != ident]
+        if stale:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("UPDATE runs SET identity = ? WHERE id = ?", stale)
 
     def close(self) -> None:
         self.db.close()

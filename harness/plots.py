@@ -5,6 +5,7 @@ Returns None when matplotlib is not installed, so reports still render without f
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 
@@ -18,7 +19,8 @@ def metric_series(labels: list[str], series: dict[str, list[list[float]]], path:
     except ImportError:
         return None
     from harness import stats
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(labels) + 2), 3.2), dpi=110)
+    width = max(4.0, 0.9 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(width, 3.2), dpi=110)
     for name, points in series.items():
         xs = [i for i, p in enumerate(points) if p]
         mids = [stats.centre(points[i]) for i in xs]
@@ -26,7 +28,7 @@ def metric_series(labels: list[str], series: dict[str, list[list[float]]], path:
         highs = [max(points[i]) - mids[k] for k, i in enumerate(xs)]
         ax.errorbar(xs, mids, yerr=[lows, highs], marker="o", capsize=3, label=name)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, int(width * 11)), fontsize=9)     # a long scenario id wraps, never clips
     ax.set_ylabel(ylabel, fontsize=8)
     ax.grid(alpha=0.3)
     if len(series) > 1:

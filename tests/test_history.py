@@ -74,7 +74,16 @@ def test_promote_unknown_run_is_a_one_line_error(store):
 def test_identity_strips_only_the_version():
     assert history.identity("m.tp2.colocate.arv2.cvd1.sglang-0.5.12") == "m.tp2.colocate.arv2.cvd1.sglang"
     assert history.identity("m.tp1.colocate.sglang-0.5.12.post1.fault-x") == "m.tp1.colocate.sglang.fault-x"
-    assert history.identity("m.tp1.colocate.sglang-0.5.15.ab12b") == "m.tp1.colocate.sglang.ab-b"
+    assert history.identity("m.tp1.colocate.sglang-0.5.15.ab12b") == "m.tp1.colocate.sglang"    # an A/B run
+
+
+def test_rows_written_under_an_older_identity_rule_rejoin_the_window(tmp_path):
+    s = history.HistoryStore(tmp_path / "h.sqlite")
+    s.record_run("r1", "m.tp1.colocate.sglang-0.5.12.ab3b", "0.5.12", "b", {}, "pass", [{"tok": [1.0]}])
+    s.db.execute("UPDATE runs SET identity = 'm.tp1.colocate.sglang.ab-b'")     # as an older colobench wrote it
+    s.promote("r1")
+    s.close()
+    assert history.HistoryStore(tmp_path / "h.sqlite").baseline("m.tp1.colocate.sglang-0.5.15", "b") == [{"tok": [1.0]}]
 
 
 def _writer(path, n):
