@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
     scenario_id TEXT NOT NULL,
-    identity TEXT NOT NULL,
+    identity TEXT NOT NULL,          -- as identity() gave when written; reads recompute it from scenario_id
     sglang TEXT,
     bucket TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -33,7 +33,6 @@ CREATE TABLE IF NOT EXISTS runs (
     run_dir TEXT,
     recorded REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS runs_identity ON runs(identity, bucket);
 CREATE INDEX IF NOT EXISTS runs_run_id ON runs(run_id);
 CREATE TABLE IF NOT EXISTS samples (
     run_row INTEGER NOT NULL REFERENCES runs(id),
@@ -72,18 +71,8 @@ class HistoryStore:
             self.db.executescript(_SCHEMA_SQL)
             if "rep" not in [c[1] for c in self.db.execute("PRAGMA table_info(samples)")]:   # a pre-repeat file
                 self.db.execute("ALTER TABLE samples ADD COLUMN rep INTEGER NOT NULL DEFAULT 0")
-            self._refresh_identities()
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: cannot open the history database: {exc}") from None
-
-    def _refresh_identities(self) -> None:
-        """Rows written under an older `identity()` rule get today's (the window query selects by the column)."""
-        stale = [(identity(sid), row) for row, sid, ident in self.db.execute("SELECT id, scenario_id, identity FROM runs")
-                 if identity(sid) != ident]
-        if stale:
-            with self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.executemany("UPDATE runs SET identity = ? WHERE id = ?", stale)
 
     def close(self) -> None:
         self.db.close()
@@ -115,12 +104,13 @@ class HistoryStore:
     def baseline(self, scenario_id: str, bucket: str, limit: int = 20) -> list[dict[str, list[float]]]:
         """Samples of each run in the trusted window: the last `limit` promoted, not revoked, passing runs of this
         scenario and bucket. Steps of one run share that run's offset, so the gate summarises each run to one value."""
-        rows = [r for (r,) in self.db.execute(
-            "SELECT r.id FROM runs r JOIN trust t ON t.run_id = r.run_id WHERE r.identity = ? AND r.bucket = ?"
-            " AND t.promoted IS NOT NULL AND t.revoked IS NULL AND r.verdict = 'pass' ORDER BY r.id DESC LIMIT ?",
-            (identity(scenario_id), bucket, limit))]
+        wanted = identity(scenario_id)    # today's rule, like every other read (the stored column may be older)
+        rows = [r for r, sid in self.db.execute(
+            "SELECT r.id, r.scenario_id FROM runs r JOIN trust t ON t.run_id = r.run_id WHERE r.bucket = ?"
+            " AND t.promoted IS NOT NULL AND t.revoked IS NULL AND r.verdict = 'pass' ORDER BY r.id DESC",
+            (bucket,)) if identity(sid) == wanted][:limit]
         window = self._by_identity(f"r.id IN ({','.join('?' * len(rows))})", tuple(rows)) if rows else {}
-        return window.get(identity(scenario_id), [])
+        return window.get(wanted, [])
 
     def _by_identity(self, where: str, params: tuple) -> dict[str, list[dict[str, list[float]]]]:
         """{scenario identity: samples of each run} for the runs rows matching `where`."""
