@@ -16,7 +16,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness import cli, metrics, yamlfile
+from harness import cli
+
+from harness.judge import metrics
+
+from harness.matrix import yamlfile
 
 MATRIX = str(Path(__file__).with_name("gate_selftest.yaml"))
 METRIC = "weight_sync_s"

@@ -28,7 +28,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness import execute, models, scenario, session
+from harness.run import execute, session
+
+from harness.matrix import models, scenario
 
 BUCKET = 512 * 2**20
 
@@ -42,7 +44,8 @@ def post(url: str, path: str, body: dict) -> dict:
 
 def start_standalone(launch: dict):
     """The runner's engine argv/env on a fresh port."""
-    from harness.runner.engines.process import EngineProcess, free_port
+    from harness.runner.engines.process import EngineProcess
+    from harness.runner.host import free_port
     argv = list(launch["argv"])
     port = free_port()
     argv[argv.index("--port") + 1] = str(port)
@@ -133,7 +136,7 @@ def d2d_copy_gbps(repeats: int = 20) -> float:
 
 def draw(figures: dict, out: Path) -> None:
     """rollout.png and sync.png: each arm's median with its min..max over the steps (arms a run lacks stay empty)."""
-    from harness import plots
+    from harness.report import plots
     rt, ws = figures["rollout_tokens_per_s"], figures["weight_sync"]
     plots.metric_series(["runner", "standalone", "standalone, release+resume"],
                         {"tokens/s": [rt["runner"], rt["standalone"], rt["standalone_release_resume"]]},

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness import execute, models, scenario, session
+from harness.run import execute, session
+
+from harness.matrix import models, scenario
 
 SMOKE = Path(__file__).resolve().parent.parent / "matrix" / "smoke.yaml"
 

@@ -30,3 +30,7 @@ class LaunchError(ColobenchError):
 
 class EnvError(ColobenchError):
     """A Python environment for a scenario could not be created or found."""
+
+
+class NotEnoughGpus(LaunchError):
+    """This host shows fewer GPUs than a scenario needs: the scenario is skipped, never failed."""

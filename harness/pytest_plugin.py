@@ -1,8 +1,14 @@
-"""pytest plugin: scenarios of matrix/ as pytest items. Kept thin: options, collection, fixtures.
+"""pytest plugin: the scenarios of matrix/*.yaml as pytest items, run through the same session as `colobench run`
+(history recorded, baselines used, the same verdicts and JUnit properties). Kept thin: options, collection, hooks.
 
-`pytest suites/` collects one item per scenario (named by its id, so `-k colocate` and `-k "tp2 and arv2"`
-select); markers gpu/cpu/colocate/split/fault; scenarios needing more GPUs than visible are skipped with the
-reason. Under pytest-xdist each worker writes its own report folder and leases disjoint GPUs (harness/gpus.py).
+Registered by the repository's root conftest.py, so `pytest`, `pytest .` and `pytest suites/` all see it.
+- `pytest suites/` (suites/test_scenarios.py) collects every matrix under one node per matrix, named by the matrix
+  (`-k smoke`, `-k colocate`, `-k "tp2 and arv2"`); `pytest matrix/smoke.yaml` collects one matrix file directly.
+- markers gpu/cpu/colocate/split/fault; scenarios needing more GPUs than visible are skipped with the reason;
+  `inconclusive` is reported as a skip whose reason starts with it, a `verdict` user property, and a line in the
+  terminal summary.
+- under pytest-xdist each worker writes `reports/runs/<run-id>-<worker>/` and leases disjoint GPUs; the controller
+  merges the workers' folders into `reports/runs/<run-id>/` (one junit.xml and summary.md).
 """
 
 from __future__ import annotations
@@ -12,32 +18,33 @@ from pathlib import Path
 
 import pytest
 
+_SESSION = pytest.StashKey[object]()
+_VERDICTS = pytest.StashKey[list]()
+_MATRIX = pytest.StashKey[object]()
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("colobench", "colobench scenario matrix")
     group.addoption("--matrix", action="append", default=None, metavar="PATH",
-                    help="matrix file or folder (repeatable; default: matrix/ beside suites/)")
+                    help="matrix file or folder (repeatable; default: matrix/ of the repository)")
     group.addoption("--sglang", default=None, metavar="VERSION", help="run sglang-engine scenarios against this version")
-    group.addoption("--report-dir", default="reports", metavar="DIR", help="where run folders go (default: reports)")
+    group.addoption("--report-dir", default="reports", metavar="DIR", help="where run folders and history go (default: reports)")
     group.addoption("--colobench-retries", type=int, default=1, metavar="N", help="retries of an infra error")
+    group.addoption("--baseline", default="history", metavar="SPEC",
+                    help="baseline of relative gates: history, run:RUN_ID, version:V, none (as colobench run)")
+    group.addoption("--no-history", action="store_true", help="do not record scenario runs in the history")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name in ("gpu", "cpu", "colocate", "split", "fault"):
         config.addinivalue_line("markers", f"{name}: colobench scenario marker")
-    from harness.cli import interrupt_on_sigterm
-    interrupt_on_sigterm()
-    if "PYTEST_XDIST_WORKER" not in os.environ and "COLOBENCH_RUN_ID" not in os.environ:
-        from harness import session
-        os.environ["COLOBENCH_RUN_ID"] = session.new_run_id()    # xdist workers inherit it: one run, a folder each
-    config.stash[_MATRIX] = _load_matrix(config)
+    config.stash[_VERDICTS] = []
 
 
-def _load_matrix(config: pytest.Config):
-    """The selected matrix, validated once; bad input is a one-line usage error (exit 4), as xdist does."""
-    from harness import models, scenario
+def _matrix(config: pytest.Config, targets: list[str]):
+    """The selected matrix files, validated; bad input is a one-line usage error, as xdist does."""
     from harness.errors import ColobenchError
-    targets = config.getoption("--matrix") or [str(Path(__file__).resolve().parent.parent / "matrix")]
+    from harness.matrix import models, scenario
     try:
         files = [f for t in targets for f in scenario.matrix_files(t)]
         return scenario.load_many(files, models.load(), sglang=config.getoption("--sglang"))
@@ -45,20 +52,70 @@ def _load_matrix(config: pytest.Config):
         raise pytest.UsageError(f"colobench: {exc}") from None
 
 
-class MatrixFile(pytest.File):
-    """suites/test_*.py files that set COLOBENCH_MATRIX = True become a collector of the matrix scenarios."""
+def _wants_scenarios(config: pytest.Config) -> bool:
+    """Whether this pytest run reaches suites/ or matrix/ (so `pytest tests` never reads a matrix)."""
+    from harness import REPO_ROOT
+    if config.getoption("--matrix"):
+        return True
+    homes = [REPO_ROOT / "suites", REPO_ROOT / "matrix"]
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if any(path == h or h in path.parents or path in h.parents for h in homes):
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    """Validate the default matrices before collection: a bad file is a usage error (exit 4), not a collection error."""
+    from harness import REPO_ROOT
+    config = session.config
+    if _wants_scenarios(config):
+        config.stash[_MATRIX] = _matrix(config, config.getoption("--matrix") or [str(REPO_ROOT / "matrix")])
+
+
+def _items(parent: pytest.Collector, scenarios: list):
+    from harness.run import gpus
+    visible = len(gpus.visible_gpus())
+    for s in scenarios:
+        item = ScenarioItem.from_parent(parent, name=s.id, scenario=s)
+        for marker in s.markers:
+            item.add_marker(marker)
+        if s.gpus_to_lease > visible:
+            item.add_marker(pytest.mark.skip(reason=f"needs {s.gpus_to_lease} GPUs, {visible} visible"))
+        yield item
+
+
+class MatrixNode(pytest.Collector):
+    """One matrix (named by its `name`, so -k matches it) inside suites/test_scenarios.py."""
+
+    def __init__(self, *, scenarios: list, **kw) -> None:
+        super().__init__(**kw)
+        self.scenarios = scenarios
 
     def collect(self):
-        from harness import gpus
-        matrix = self.config.stash[_MATRIX]
-        visible = len(gpus.visible_gpus())
+        yield from _items(self, self.scenarios)
+
+
+class SuiteFile(pytest.File):
+    """suites/test_*.py files that set COLOBENCH_MATRIX = True: every matrix of --matrix (default: matrix/)."""
+
+    def collect(self):
+        from harness import REPO_ROOT
+        matrix = self.config.stash.get(_MATRIX, None) or _matrix(
+            self.config, self.config.getoption("--matrix") or [str(REPO_ROOT / "matrix")])
+        by_name: dict[str, list] = {}
         for s in matrix.scenarios:
-            item = ScenarioItem.from_parent(self, name=s.id, scenario=s)
-            for marker in s.markers:
-                item.add_marker(marker)
-            if s.gpus_to_lease > visible:
-                item.add_marker(pytest.mark.skip(reason=f"needs {s.gpus_to_lease} GPUs, {visible} visible"))
-            yield item
+            by_name.setdefault(s.matrix, []).append(s)
+        for name, scenarios in by_name.items():
+            yield MatrixNode.from_parent(self, name=name, scenarios=scenarios)
+
+
+class MatrixFile(pytest.File):
+    """A matrix YAML file named on the command line (`pytest matrix/smoke.yaml`)."""
+
+    def collect(self):
+        yield from _items(self, _matrix(self.config, [str(self.path)]).scenarios)
 
 
 class ScenarioItem(pytest.Item):
@@ -67,15 +124,17 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
-        from harness import envs, execute, session
-        from harness.verdict import Verdict
-        run_dir = self.config.stash[_RUN_DIR]
-        options = execute.Options(python=envs.python_resolver(), infra_retries=self.config.getoption("--colobench-retries"))
-        result = execute.run_scenario(self.scenario, run_dir, options)
+        from harness.judge.verdict import Verdict
+        sess = self.config.stash[_SESSION]
+        try:
+            result = sess.run_one(self.scenario)
+        except KeyboardInterrupt:
+            rest = [i.scenario for i in self.session.items[self.session.items.index(self):] if isinstance(i, ScenarioItem)]
+            sess.interrupted(rest, 0)
+            raise
         self.user_properties += [("verdict", result.verdict.value), ("run_dir", result.run_dir)] + [
             (f"metric.{k}", ",".join(f"{x:.6g}" for x in v)) for k, v in result.metrics.items()]
-        _RESULTS.append(result)
-        session.Session(run_dir, results=list(_RESULTS)).write_reports()
+        self.config.stash[_VERDICTS].append((self.scenario.id, result.verdict.value, result.reason))
         if result.verdict == Verdict.SKIPPED:
             pytest.skip(result.reason)
         if result.verdict == Verdict.INCONCLUSIVE:
@@ -86,8 +145,7 @@ class ScenarioItem(pytest.Item):
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ScenarioFailed):
             r = excinfo.value.result
-            lines = [f"{r.verdict.value}: {r.reason}", f"run folder: {r.run_dir}"] + list(r.error_lines)
-            return "\n".join(lines)
+            return "\n".join([f"{r.verdict.value}: {r.reason}", f"run folder: {r.run_dir}"] + list(r.error_lines))
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
@@ -100,26 +158,70 @@ class ScenarioFailed(Exception):
         self.result = result
 
 
-_RUN_DIR = pytest.StashKey[Path]()
-_MATRIX = pytest.StashKey[object]()
-_RESULTS: list = []
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    from harness import session as sess
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    run_id = os.environ.get("COLOBENCH_RUN_ID") or sess.new_run_id()
-    reports = Path(session.config.getoption("--report-dir"))
-    run_dir = reports / "runs" / (f"{run_id}-{worker}" if worker else run_id)
-    session.config.stash[_RUN_DIR] = run_dir
-
-
 def pytest_collect_file(file_path: Path, parent):
     if file_path.suffix == ".py" and file_path.name.startswith("test_") and "COLOBENCH_MATRIX = True" in file_path.read_text():
+        return SuiteFile.from_parent(parent, path=file_path)
+    if file_path.suffix == ".yaml" and file_path.parent.name == "matrix":
         return MatrixFile.from_parent(parent, path=file_path)
     return None
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if isinstance(item, ScenarioItem):
-        item.config.stash[_RUN_DIR].mkdir(parents=True, exist_ok=True, mode=0o750)
+def _run_id(config: pytest.Config) -> str:
+    worker_input = getattr(config, "workerinput", None)
+    if worker_input is not None:
+        return worker_input["colobench_run_id"]
+    if not hasattr(config, "_colobench_run_id"):
+        from harness.run import session
+        config._colobench_run_id = os.environ.get("COLOBENCH_RUN_ID") or session.new_run_id()
+    return config._colobench_run_id
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: every worker gets the controller's run id (one run, a folder per worker)."""
+    node.workerinput["colobench_run_id"] = _run_id(node.config)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Open the run (folder, history, baselines) once scenarios are selected; bad options are usage errors."""
+    if not any(isinstance(i, ScenarioItem) for i in session.items) or session.config.option.collectonly:
+        return
+    from harness.cli import interrupt_on_sigterm
+    from harness.errors import ColobenchError
+    from harness.run import session as sess
+    config = session.config
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    run_id = _run_id(config) + (f"-{worker}" if worker else "")
+    try:
+        config.stash[_SESSION] = sess.open_session(
+            Path(config.getoption("--report-dir")), run_id, baseline=config.getoption("--baseline"),
+            keep_history=not config.getoption("--no-history"), retries=config.getoption("--colobench-retries"),
+            title=f"pytest {run_id}")
+    except ColobenchError as exc:
+        raise pytest.UsageError(f"colobench: {exc}") from None
+    interrupt_on_sigterm()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On the xdist controller, merge the workers' run folders into one."""
+    config = session.config
+    if getattr(config, "workerinput", None) is not None or not hasattr(config, "_colobench_run_id"):
+        return
+    from harness.errors import ColobenchError
+    from harness.report import summary
+    runs = Path(config.getoption("--report-dir")) / "runs"
+    parts = sorted(runs.glob(f"{config._colobench_run_id}-gw*"))
+    if parts:
+        try:
+            summary.merge(parts, runs / config._colobench_run_id, f"pytest {config._colobench_run_id}")
+        except ColobenchError:
+            pass           # a worker that ran nothing has no results: nothing to merge
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    verdicts = config.stash.get(_VERDICTS, [])
+    shown = [v for v in verdicts if v[1] != "pass"]
+    if shown:
+        terminalreporter.section("colobench verdicts")
+        for sid, verdict, reason in shown:
+            terminalreporter.write_line(f"{verdict}: {sid}: {reason[:300]}")

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, history, models
+from harness import cli
+
+from harness.store import history
+
+from harness.matrix import models
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_RUNNER = REPO / "tests" / "fake_runner.py"

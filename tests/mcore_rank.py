@@ -4,14 +4,16 @@ Usage: mcore_rank.py RANK WORLD PORT MODEL TP EP"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sys
 
 import torch
 
-from harness import models
+from harness.matrix import models
 from harness.runner import tiny_model
+from harness.runner.trainers.base import TrainerSpec
 from harness.runner.trainers.megatron_trainer import MegatronTrainer
 from harness.runner.trainers.torch_trainer import TorchTrainer
 
@@ -20,9 +22,10 @@ NO_ENGINE = "http://127.0.0.1:9"
 
 def main(rank: int, world: int, port: int, model: str, tp: int, ep: int) -> None:
     path = str(tiny_model.ensure(models.load()[model].to_json(), "float32"))
-    common = (path, "cpu", 1e-2, 0, NO_ENGINE, "reference", 1, True, None)
-    mcore = MegatronTrainer(*common, rank, 0, rank, world, port, tp, ep)
-    torch_ = TorchTrainer(*common)
+    common = TrainerSpec(path, "cpu", 1e-2, 0, NO_ENGINE, "reference", 1, True)
+    mcore = MegatronTrainer(dataclasses.replace(common, local_rank=rank, rank=rank, world=world, master_port=port,
+                                                tp=tp, ep=ep))
+    torch_ = TorchTrainer(common)
     rng = random.Random(5)
     prompts = [[rng.randrange(3, 1024) for _ in range(6)] for _ in range(4)]
     completions = [[rng.randrange(3, 1024) for _ in range(5)] for _ in range(4)]

@@ -6,8 +6,10 @@ import textwrap
 
 import pytest
 
-from harness import bisect, envs
-from harness.bisect import BAD, GOOD, SKIP, Probe
+from harness.study import bisect
+
+from harness.run import envs
+from harness.study.bisect import BAD, GOOD, SKIP, Probe
 from harness.errors import ColobenchError
 
 

@@ -23,7 +23,7 @@ def test_list_shows_the_table_and_dropped_combinations(run_cli, write_matrix):
 
 
 def test_list_ids_with_k_filter(run_cli):
-    code, out, _ = run_cli("list", "--matrix", REPO / "matrix" / "colocate.yaml", "-k", "tp2 and arv2 and cvd1 and colocate", "--ids")
+    code, out, _ = run_cli("list", "--matrix", REPO / "matrix" / "bump.yaml", "-k", "tp2 and arv2 and cvd1 and colocate", "--ids")
     ids = out.split()
     assert code == 0 and ids and all("tp2" in i and "arv2" in i and "cvd1" in i and ".colocate." in i for i in ids)
 
@@ -76,7 +76,7 @@ def test_triage_verb_on_a_foreign_log_folder(run_cli, tmp_path):
     (tmp_path / "miles").mkdir()
     (tmp_path / "miles" / "sglang.log").write_text((DATA / "ref002_failure.log").read_text())
     code, out, _ = run_cli("triage", tmp_path)
-    assert code == 1 and out.startswith("custom-allreduce-capture-invalid-argument [sglang]")
+    assert code == 1 and out.startswith("custom-allreduce-capture-invalid-argument [sglang")
 
 
 def _spawn(argv, cwd):
@@ -113,7 +113,11 @@ def test_sigint_to_run_keeps_valid_reports_and_kills_the_runner(tmp_path, write_
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130, out
     xml = JUnitXml.fromfile(str(tmp_path / "runs" / "int" / "junit.xml"))
-    assert [c.name for s in xml for c in s] == ["tiny-llama.tp1.split.ref.first"]
+    cases = {c.name: c for s in xml for c in s}
+    assert list(cases) == ["tiny-llama.tp1.split.ref.first", "tiny-llama.tp1.split.ref.second"]   # every selected one
+    assert cases["tiny-llama.tp1.split.ref.first"].is_passed
+    assert cases["tiny-llama.tp1.split.ref.second"].result[0].type == "interrupted"
+    assert "interrupted (1 of 2 scenarios finished)" in (tmp_path / "runs" / "int" / "summary.md").read_text()
     leftover = subprocess.run(["pgrep", "-f", hanging], capture_output=True, text=True).stdout
     assert leftover.strip() == ""
 

@@ -4,10 +4,16 @@ import sys
 
 import pytest
 
-from harness import ab, compare, execute, history, models, scenario
+from harness.study import ab, compare
+
+from harness.run import execute
+
+from harness.store import history
+
+from harness.matrix import models, scenario
 from harness.errors import ColobenchError
-from harness.session import Session
-from harness.verdict import Verdict
+from harness.run.session import Session
+from harness.judge.verdict import Verdict
 from tests.conftest import FAKE_RUNNER
 
 

@@ -1,6 +1,6 @@
 import subprocess
 
-from harness import envs
+from harness.run import envs
 
 
 def test_an_environment_is_created_once_and_reused(tmp_path, monkeypatch):

@@ -7,8 +7,12 @@ import sys
 
 import pytest
 
-from harness import execute, junit, launch, models, scenario
-from harness.verdict import Verdict
+from harness.run import execute, launch
+
+from harness.report import junit
+
+from harness.matrix import models, scenario
+from harness.judge.verdict import Verdict
 from tests.conftest import FAKE_RUNNER
 
 
@@ -68,8 +72,8 @@ def test_malformed_event_line_is_infra_error_and_retried_once(external, tmp_path
     assert res.verdict == Verdict.INFRA_ERROR and "not a JSON event" in res.reason
     assert len(res.attempts) == 1 and (tmp_path / "run" / f"{res.scenario_id}.retry1").is_dir()
     xml = junit.build([res])
-    names = [case.name for suite in xml for case in suite]
-    assert names == [f"{res.scenario_id} [attempt 1]", res.scenario_id]
+    (case,) = [case for suite in xml for case in suite]         # one testcase; the earlier attempt a Surefire rerun
+    assert case.name == res.scenario_id and [e.tag for e in case._elem if e.tag.startswith("rerun")] == ["rerunError"]
 
 
 def test_leaked_process_is_killed_and_named(external, tmp_path):
@@ -126,7 +130,7 @@ def test_result_json_round_trips(external, tmp_path):
 
 def test_repeats_keep_each_runs_samples_and_pool_them_once(external, tmp_path, monkeypatch):
     import dataclasses
-    from harness.verdict import ScenarioResult
+    from harness.judge.result import ScenarioResult
     s = one(external("pass"))
     s = dataclasses.replace(s, settings={**s.settings, "repeat": 2})
     reps = iter([{"weight_sync_s": [1.0, 2.0]}, {"weight_sync_s": [3.0]}])

@@ -2,7 +2,7 @@
 
 import sys
 
-from harness import fingerprint
+from harness.store import fingerprint
 
 
 def test_pip_freeze_keeps_one_line_per_package():

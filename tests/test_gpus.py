@@ -2,7 +2,7 @@ import multiprocessing
 
 import pytest
 
-from harness import gpus
+from harness.run import gpus
 from harness.errors import LaunchError
 
 

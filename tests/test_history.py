@@ -3,7 +3,7 @@ import multiprocessing
 
 import pytest
 
-from harness import history
+from harness.store import history
 from harness.errors import HistoryError
 
 

@@ -2,8 +2,9 @@ import os
 
 from junitparser import Error, Failure, JUnitXml, Properties, Skipped
 
-from harness import junit, report
-from harness.verdict import ScenarioResult, Verdict
+from harness.report import junit, summary
+from harness.judge.result import ScenarioResult
+from harness.judge.verdict import Verdict
 
 
 def results():
@@ -38,20 +39,20 @@ def test_junit_parses_back_with_verdicts_properties_and_output(tmp_path):
 def test_summary_has_table_details_and_stays_under_1_mib(monkeypatch, tmp_path):
     many = results() + [ScenarioResult(f"x{i}", Verdict.REGRESSED, "y" * 2000, error_lines=["z" * 300] * 12)
                         for i in range(600)]
-    text = report.summary_markdown(many)
-    assert len(text.encode()) <= report.MAX_SUMMARY_BYTES
+    text = summary.summary_markdown(many)
+    assert len(text.encode()) <= summary.MAX_SUMMARY_BYTES
     assert "## colobench run: regressed" in text
-    summary = tmp_path / "step.md"
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    report.append_step_summary(report.summary_markdown(results()))
-    body = summary.read_text()
+    step = tmp_path / "step.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    summary.append_step_summary(summary.summary_markdown(results()))
+    body = step.read_text()
     assert "weights-mismatch-after-sync" in body and "| a.tp1.colocate.ref" in body
 
 
 def test_context_diff_shows_what_differs():
     a = {"engine-launcher": {"env": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}, "base_gpu_id": 0}}
     b = {"engine-launcher": {"env": {}, "base_gpu_id": 0}}
-    assert report.context_diff(a, b) == [("engine-launcher.env.RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES", "1", "(unset)")]
+    assert summary.context_diff(a, b) == [("engine-launcher.env.RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES", "1", "(unset)")]
 
 
 def test_load_run_reads_results_back(tmp_path):
@@ -59,5 +60,5 @@ def test_load_run_reads_results_back(tmp_path):
         folder = tmp_path / r.scenario_id
         folder.mkdir()
         r.save(folder)
-    assert [r.scenario_id for r in report.load_run(tmp_path)] == ["a.tp1.colocate.ref", "b.tp1.colocate.ref"]
+    assert [r.scenario_id for r in summary.load_run(tmp_path)] == ["a.tp1.colocate.ref", "b.tp1.colocate.ref"]
     assert os.path.exists(tmp_path / "a.tp1.colocate.ref" / "result.json")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from harness.runner.engines.process import free_port
+from harness.runner.host import free_port
 from tests.conftest import REPO
 
 RANK = REPO / "tests" / "mcore_rank.py"

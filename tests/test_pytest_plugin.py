@@ -4,7 +4,11 @@ import os
 import subprocess
 import sys
 
-from harness import models, scenario
+from junitparser import JUnitXml, Properties
+
+from harness import cli
+from harness.matrix import models, scenario
+from harness.store import history
 from tests.conftest import REPO
 
 
@@ -19,7 +23,7 @@ def all_scenarios():
 
 
 def collected(out: str) -> set[str]:
-    return {line.split("::", 1)[1] for line in out.splitlines() if "::" in line}
+    return {line.rsplit("::", 1)[1] for line in out.splitlines() if "::" in line}
 
 
 def test_k_colocate_collects_exactly_the_colocate_scenarios():
@@ -48,8 +52,10 @@ def test_external_scenarios_run_under_xdist_with_report_folders_per_worker(tmp_p
     assert res.returncode == 0, res.stdout[-2000:]
     assert "4 passed" in res.stdout
     folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert folders == ["xd-gw0", "xd-gw1"]
+    assert folders == ["xd", "xd-gw0", "xd-gw1"]                        # the workers' folders, and their merge
     assert all((tmp_path / "runs" / f / "junit.xml").exists() for f in folders)
+    merged = JUnitXml.fromfile(str(tmp_path / "runs" / "xd" / "junit.xml"))
+    assert len([c for s in merged for c in s]) == 4
 
 
 def test_bad_matrix_is_a_usage_error(tmp_path):
@@ -57,3 +63,36 @@ def test_bad_matrix_is_a_usage_error(tmp_path):
     bad.write_text("schema: 1\naxes: {model: [nope]}\n")
     res = pytest_run("--matrix", str(bad), "--collect-only", "-q")
     assert res.returncode == 4 and "unknown model 'nope'" in res.stderr
+
+
+def test_k_matches_the_matrix_name_and_pytest_dot_works_from_the_root():
+    smoke = collected(pytest_run("-k", "smoke", "--collect-only", "-q").stdout)
+    assert smoke == {s.id for s in all_scenarios() if s.matrix == "smoke"}
+    res = subprocess.run([sys.executable, "-m", "pytest", ".", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    ids = [line for line in res.stdout.splitlines() if "::" in line]
+    assert any(line.startswith("tests/") for line in ids) and any("suites/test_scenarios.py::smoke::" in x for x in ids)
+    assert len(ids) == len(set(ids))                       # matrix/ is not collected a second time
+
+
+def _case_props(run_dir):
+    (case,) = [c for s in JUnitXml.fromfile(str(run_dir / "junit.xml")) for c in s]
+    props = {p.name: p.value for p in case.child(Properties)}
+    drop = ("run_dir", "python")                           # where it ran, not what it showed
+    return case.result[0].type if case.result else "pass", {k: v for k, v in props.items()
+                                                            if k not in drop and not k.startswith("metric.")}
+
+
+def test_cli_and_pytest_give_the_same_verdict_history_rows_and_junit_properties(tmp_path):
+    matrix = REPO / "matrix" / "external.yaml"
+    code = cli.main(["run", "--matrix", str(matrix), "-k", "ext-crash", "--reports-dir", str(tmp_path / "a"),
+                     "--run-id", "cli", "--retries", "0"])
+    res = pytest_run("--matrix", str(matrix), "-k", "ext-crash", "--report-dir", str(tmp_path / "b"),
+                     "--colobench-retries", "0", env={"COLOBENCH_RUN_ID": "pt"})
+    assert code == 0 and res.returncode == 0, res.stdout[-2000:]          # the expected failure was caught both ways
+    rows = [history.HistoryStore(tmp_path / side / "history.sqlite").runs() for side in ("a", "b")]
+    assert [(r["scenario_id"], r["verdict"]) for r in rows[0]] == [(r["scenario_id"], r["verdict"]) for r in rows[1]]
+    assert len(rows[0]) == 1
+    assert _case_props(tmp_path / "a" / "runs" / "cli") == _case_props(tmp_path / "b" / "runs" / "pt")

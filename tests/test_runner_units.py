@@ -81,7 +81,7 @@ def test_base_gpu_id_is_the_local_index_under_remapped_visible_devices():
 @pytest.fixture(scope="module")
 def reference_server(tmp_path_factory):
     from harness.runner import tiny_model
-    from harness import models
+    from harness.matrix import models
     model = models.load()["tiny-llama"].to_json()
     path = tiny_model.ensure(model, "float32")
     port = 29000 + os.getpid() % 3000
@@ -149,7 +149,7 @@ def test_engine_death_is_noticed_while_waiting(tmp_path):
 
 
 def test_harness_never_imports_torch_ray_or_sglang():
-    code = ("import sys, harness.cli, harness.pytest_plugin, harness.execute, harness.bisect, harness.compare;"
+    code = ("import sys, harness.cli, harness.pytest_plugin, harness.run.execute, harness.study.bisect, harness.study.compare;"
             "bad = [m for m in ('torch', 'ray', 'sglang') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
@@ -192,7 +192,7 @@ def test_weight_update_group_meets_a_group_built_the_sglang_way():
     """The split path's group must use sglang's store layout (keys under the group name), or both ends wait."""
     import torch
     import torch.distributed as dist
-    from harness.runner.engines.process import free_port
+    from harness.runner.host import free_port
     port = free_port()
     other = subprocess.Popen([sys.executable, "-c", SGLANG_SIDE, str(port), "weight_update_group"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

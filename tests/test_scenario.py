@@ -1,6 +1,6 @@
 import pytest
 
-from harness import scenario
+from harness.matrix import scenario
 from harness.errors import ScenarioError
 from tests.conftest import REPO
 
@@ -14,7 +14,7 @@ def test_smoke_matrix_expands_to_colocate_split_and_faults(known_models):
 
 
 def test_colocate_matrix_product_counts_and_readable_ids(known_models):
-    m = scenario.load(REPO / "matrix" / "colocate.yaml", known_models)
+    m = scenario.load(REPO / "matrix" / "bump.yaml", known_models)
     assert len(m.scenarios) == 99          # (tp1: 2*2*2*2 (v2 only) + tp2: 2*2*2*2*2) x trainer torch/megatron, + 3 MoE rows
     s = next(x for x in m.scenarios if x.id == "tiny-llama.tp2.colocate.arv2.cvd1.sglang-0.5.12")
     assert s.gpus == 2 and s.needs_gpu and s.axes["cvd_offset"] == 1
@@ -40,7 +40,7 @@ def test_megatron_rows_need_no_context_parallelism_and_take_moe_with_ep(write_ma
 
 
 def test_sglang_option_replaces_the_version_of_sglang_rows(known_models):
-    m = scenario.load(REPO / "matrix" / "colocate.yaml", known_models, sglang="0.5.13")
+    m = scenario.load(REPO / "matrix" / "bump.yaml", known_models, sglang="0.5.13")
     assert {s.axes["sglang"] for s in m.scenarios} == {"0.5.13"}
     assert len(m.scenarios) == 51          # the two versions collapse into one (48), + the 3 MoE rows
 
@@ -78,7 +78,7 @@ def test_include_exclude_and_overrides(write_matrix, known_models):
 
 
 def test_keyword_selection_is_pytest_like(known_models):
-    m = scenario.load(REPO / "matrix" / "colocate.yaml", known_models)
+    m = scenario.load(REPO / "matrix" / "bump.yaml", known_models)
     picked = scenario.select(m.scenarios, "tp2 and arv2 and not standalone")
     assert picked and all("tp2" in s.id and "arv2" in s.id and "standalone" not in s.id for s in picked)
     assert all(not s.axes["colocate"] for s in scenario.select(m.scenarios, "split"))
@@ -100,8 +100,8 @@ BAD = [
     ("schema: 1\ndefaults: {steps: 1}\naxes: {model: [tiny-llama]}\n", ":2: defaults.steps: expected an int >= 2"),
     ("schema: 1\ndefaults: {timeout_s: -3}\naxes: {model: [tiny-llama]}\n", "defaults.timeout_s: expected a positive number"),
     ("schema: 1\ndefaults: {expect: maybe}\naxes: {model: [tiny-llama]}\n", "defaults.expect: expected `pass` or {fail"),
-    ("schema: 1\ndefaults: {metrics: {x: {max_drop: lots}}}\naxes: {model: [tiny-llama]}\n", "x.max_drop: expected a percentage"),
-    ("schema: 1\ndefaults: {metrics: {x: {maxx: 1}}}\naxes: {model: [tiny-llama]}\n", "x.maxx: unknown key"),
+    ("schema: 1\ndefaults: {metrics: {train_step_s: {max_drop: lots}}}\naxes: {model: [tiny-llama]}\n", "train_step_s.max_drop: expected a percentage"),
+    ("schema: 1\ndefaults: {metrics: {train_step_s: {maxx: 1}}}\naxes: {model: [tiny-llama]}\n", "train_step_s.maxx: unknown key"),
     ("schema: 1\ndefaults: {milestones: [{name: a}]}\naxes: {model: [tiny-llama]}\n", "give exactly one of event, log, forbid"),
     ("schema: 1\ndefaults: {milestones: [{log: '('}]}\naxes: {model: [tiny-llama]}\n", "[0].log: bad regex"),
     ("schema: 1\ndefaults: {milestones: [{event: a, after: b}]}\naxes: {model: [tiny-llama]}\n", "no earlier rule named 'b'"),

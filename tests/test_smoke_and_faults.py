@@ -6,8 +6,12 @@ import socket
 import pytest
 from junitparser import JUnitXml, Properties
 
-from harness import cli, execute, models, scenario
-from harness.verdict import Verdict
+from harness import cli
+
+from harness.run import execute
+
+from harness.matrix import models, scenario
+from harness.judge.verdict import Verdict
 from tests.conftest import REPO
 
 pytest.importorskip("torch")

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from harness import stats
+from harness.judge import stats
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

@@ -1,7 +1,7 @@
 import pytest
 
-from harness import triage
-from harness.milestones import LogLine
+from harness.judge import triage
+from harness.judge.logs import LogLine
 from tests.conftest import DATA
 
 CATALOG = triage.load()

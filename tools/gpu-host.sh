@@ -2,7 +2,7 @@
 # Source this on a lent GPU host (no internet; torch preinstalled) before running colobench there.
 #   source tools/gpu-host.sh; gpu_install .whl /tmp/site     # an offline wheelhouse (tools: shared/tools/gpu-wheelhouse)
 #   gpu_install_trainer .whl /tmp/mcore                       # megatron-core, for the trainer only
-#   python3 -m harness run --matrix matrix/colocate.yaml -k "tp1 and colocate" --reports-dir /tmp/reports
+#   python3 -m harness run --matrix matrix/bump.yaml -k "tp1 and colocate" --reports-dir /tmp/reports
 export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1   # NVLink multicast stays off
 export TVM_FFI_CACHE_DIR=/tmp/jitcache/tvm-ffi TRITON_CACHE_DIR=/tmp/jitcache/triton FLASHINFER_WORKSPACE_BASE=/tmp/jitcache

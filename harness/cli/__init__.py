@@ -9,17 +9,28 @@ import argparse
 import signal
 import sys
 import threading
+from typing import NoReturn
 
 from harness.cli import baseline, bisect, compare, env, list_, report, run, triage
 from harness.errors import ColobenchError
+from harness.judge.verdict import EXIT_HELP
 
 VERBS = [list_, run, report, compare, bisect, env, baseline, triage]
 __all__ = ["main", "build_parser", "VERBS"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other bad input (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"colobench: {self.prog}: {message}; see --help", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="colobench", description="Regression harness for colocated SGLang rollout + training.")
-    sub = parser.add_subparsers(dest="verb_name", required=True, metavar="VERB")
+    parser = _Parser(prog="colobench", description="Regression harness for colocated SGLang rollout + training.",
+                     epilog=EXIT_HELP)
+    sub = parser.add_subparsers(dest="verb_name", required=True, metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
         p = sub.add_parser(verb.NAME, help=verb.HELP, description=verb.HELP)
         verb.add_arguments(p)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness import history
+from harness.store import history
 from harness.cli import common
 
 NAME = "baseline"

@@ -9,11 +9,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness import bisect, envs, execute, history, metrics, plots, session
 from harness.cli import common
-from harness.cli.run import recorder
 from harness.errors import ColobenchError, EnvError
-from harness.scenario import Scenario
+from harness.judge import stats
+from harness.matrix.rules import percent
+from harness.matrix.scenario import Scenario
+from harness.report import plots
+from harness.run import envs, session
+from harness.study import bisect
 
 NAME = "bisect"
 HELP = "find the first bad sglang version (or commit) of a scenario by binary search over real runs"
@@ -67,8 +70,6 @@ def render(res: bisect.BisectResult, label, diffs: dict, triage_line: str, figur
 def main(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
     reports = Path(args.reports_dir)
-    run_dir = session.make_run_dir(reports, f"bisect-{session.new_run_id()}")
-    store = history.HistoryStore(reports / "history.sqlite")
     wheelhouse = Path(args.wheelhouse) if args.wheelhouse else None
     repo = Path(args.sglang_repo) if args.sglang_repo else None
     if repo:
@@ -91,7 +92,9 @@ def main(args: argparse.Namespace) -> int:
             return str(envs.for_commit(repo, candidate_of[s.id], args.subdir, wheelhouse).python)
         return resolve(s)
 
-    record = recorder(store, run_dir.name, python_of)
+    sess = session.open_session(reports, f"bisect-{session.new_run_id()}", baseline="none", python=python_of,
+                                title=f"colobench bisect {scenario.id}")
+    run_dir = sess.run_dir
 
     def run(candidate: str):
         s = probe_scenario(candidate)
@@ -100,15 +103,14 @@ def main(args: argparse.Namespace) -> int:
             python_of(s)
         except EnvError as exc:
             return bisect.Probe(candidate, bisect.SKIP, None, f"environment: {exc}"[:200])
-        res = execute.run_scenario(s, run_dir, execute.Options(python=python_of))
-        record(s, res)
+        res = sess.run_one(s)
         print(f"probe {label(candidate)}: {res.verdict.value} {res.reason[:200]}", file=sys.stderr, flush=True)
         return res
 
     reference: list[float] = []
     if args.metric:
-        drop = metrics.percent(args.max_drop) if args.max_drop else None
-        rise = metrics.percent(args.max_rise) if args.max_rise else None
+        drop = percent(args.max_drop) if args.max_drop else None
+        rise = percent(args.max_rise) if args.max_rise else None
         if drop is None and rise is None:
             raise ColobenchError("bisect --metric: give --max-drop or --max-rise (e.g. 10%)")
         good = run(candidates[0])
@@ -136,7 +138,7 @@ def main(args: argparse.Namespace) -> int:
     metric = args.metric or "rollout_tokens_per_s"
     probed = sorted((p for p in result.probes if p.result), key=lambda p: candidates.index(p.candidate))
     figure = plots.metric_series([label(p.candidate) for p in probed],
-                                 {metric: [[v for v in p.result.metrics.get(metric, []) if v == v] for p in probed]},
+                                 {metric: [stats.finite(p.result.metrics.get(metric, [])) for p in probed]},
                                  run_dir / "bisect.png", f"{scenario.id}: {metric} per probe", metric)
     text = render(result, label, diffs, triage_line, figure, f"bisect {scenario.id}")
     (run_dir / "bisect.md").write_text(text)

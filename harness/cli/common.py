@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import models, scenario
+from harness import REPO_ROOT
+from harness.matrix import models, scenario
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MATRIX = REPO_ROOT / "matrix" / "smoke.yaml"
 DEFAULT_REPORTS = Path("reports")
 
@@ -18,6 +18,19 @@ def add_matrix(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", default=str(models.DEFAULT_PATH), metavar="PATH", help="models registry (default: models.yaml)")
     p.add_argument("--sglang", metavar="VERSION", help="run sglang-engine scenarios against this version")
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="select scenarios, pytest style: 'tp2 and arv2'")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+def non_negative_int(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return int(text)
 
 
 def add_reports(p: argparse.ArgumentParser) -> None:

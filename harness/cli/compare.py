@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import compare, history
+from harness.study import compare
+
+from harness.store import history
 from harness.cli import common
 
 NAME = "compare"

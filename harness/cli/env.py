@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness import envs
+from harness.run import envs
 from harness.errors import ColobenchError
 
 NAME = "env"

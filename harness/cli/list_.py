@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness import report
+from harness.report import summary
 from harness.cli import common
 
 NAME = "list"
@@ -22,6 +22,6 @@ def main(args: argparse.Namespace) -> int:
     if args.ids:
         print("\n".join(s.id for s in matrix.scenarios))
         return 0
-    print(report.list_table(matrix.scenarios, matrix.dropped if args.all else None))
+    print(summary.list_table(matrix.scenarios, matrix.dropped if args.all else None))
     print(f"\n{len(matrix.scenarios)} scenarios" + (f", {len(matrix.dropped)} dropped" if args.all else ""))
     return 0

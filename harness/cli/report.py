@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import junit, plots, report
+from harness.judge import stats
+from harness.matrix import defaults
+from harness.report import junit, plots, summary
 
 NAME = "report"
 HELP = "render a finished run again (summary.md and junit.xml from its result files)"
@@ -19,15 +21,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    results = report.load_run(run_dir)
-    text = report.summary_markdown(results, f"colobench run {run_dir.name}")
+    results = summary.load_run(run_dir)
+    text = summary.summary_markdown(results, f"colobench run {run_dir.name}")
     if not args.no_write:
-        report.write_summary(results, run_dir / "summary.md", f"colobench run {run_dir.name}")
+        summary.write_summary(results, run_dir / "summary.md", f"colobench run {run_dir.name}")
         junit.write(results, run_dir / "junit.xml")
     if args.figures:
         labels = [r.scenario_id for r in results]
-        for metric in report.KEY_METRICS:
-            points = [[v for v in r.metrics.get(metric, []) if v == v] for r in results]
+        for metric in defaults.key_metrics():
+            points = [stats.finite(r.metrics.get(metric, [])) for r in results]
             if any(points):
                 plots.metric_series(labels, {metric: points}, run_dir / f"{metric}.png", f"{run_dir.name}: {metric}", metric)
     print(text)

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from harness import triage
+from harness.judge import triage
+from harness.judge.logs import LogLine
 from harness.errors import ColobenchError
 
 NAME = "triage"
@@ -25,7 +26,6 @@ def main(args: argparse.Namespace) -> int:
         raise ColobenchError(f"{target}: no such folder or file")
     catalog = triage.load(args.signatures)
     if target.is_file():
-        from harness.milestones import LogLine
         text = target.read_text(encoding="utf-8", errors="replace").splitlines()
         diag = triage.diagnose([LogLine(target.stem, n, t, None) for n, t in enumerate(text, 1)], catalog)
     else:

@@ -22,7 +22,9 @@ from typing import Any
 from harness.runner import events, placement, tiny_model
 from harness.runner.engines import sglang
 from harness.runner.engines.client import EngineClient
-from harness.runner.engines.process import EngineProcess, context, free_port, make_engine_actor
+from harness.runner.engines.process import EngineProcess, make_engine_actor
+from harness.runner.host import context, free_port
+from harness.runner.trainers.base import TrainerSpec
 
 ALL_TAGS = ["weights", "kv_cache", "cuda_graph"]
 
@@ -34,9 +36,8 @@ class PhaseError(RuntimeError):
 def engine_command(scn: dict, model_path: str, port: int, base: int) -> tuple[list[str], dict[str, str]]:
     axes, args = scn["axes"], scn["settings"].get("engine_args", {})
     if axes["engine"] == "reference":
-        argv = [sys.executable, "-m", "harness.runner.engines.reference", "--model-path", model_path, "--port", str(port),
-                "--base-gpu-id", str(base), "--seed", str(args.get("seed", 0))]
-        return argv + (["--enable-memory-saver"] if axes["colocate"] else []), {}
+        return sglang.reference_command(model_path, port=port, base_gpu_id=base, memory_saver=axes["colocate"],
+                                        seed=int(args.get("seed", 0)))
     ver = sglang.parse_version(sglang.installed_version() if axes["sglang"] in (None, "current") else axes["sglang"])
     return sglang.server_command(model_path, ver, tp=axes["tp"], ep=axes["ep"], port=port, nccl_port=free_port(),
                                  base_gpu_id=base, memory_saver=axes["colocate"],
@@ -120,8 +121,6 @@ class Run:
         """Create the trainer actors, one per rank (their start overlaps the engine's); `ready_trainer` waits."""
         import ray
         visible = placement.visible_devices()
-        common = (str(self.model_path), "cuda" if self.use_gpus else "cpu", float(self.args.get("lr", 1e-3)),
-                  int(self.args.get("seed", 0)), url, self.axes["engine"], self.axes["tp"], self.colocate, self.fault)
         megatron = self.axes["trainer"] == "megatron"
         if megatron:
             from harness.runner.trainers.megatron_trainer import MegatronTrainer as cls
@@ -131,11 +130,16 @@ class Run:
         port = free_port()
         self.trainers = []
         for rank, bundle in enumerate(bundles):
-            local_rank = visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle
-            ranks = (rank, len(bundles), port, self.axes["tp"], self.axes["ep"]) if megatron else ()
+            spec = TrainerSpec(
+                model_path=str(self.model_path), device="cuda" if self.use_gpus else "cpu",
+                lr=float(self.args.get("lr", 1e-3)), seed=int(self.args.get("seed", 0)), engine_url=url,
+                engine_kind=self.axes["engine"], engine_tp=self.axes["tp"], colocate=self.colocate, fault=self.fault,
+                local_rank=visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle,
+                engine_base=self.base, rank=rank, world=len(bundles), master_port=port, tp=self.axes["tp"],
+                ep=self.axes["ep"])
             options = placement.actor_options(pg, bundle, placement.TRAINER_SHARE, self.use_gpus,
                                               sglang.trainer_env() if self.axes["engine"] == "sglang" else None)
-            self.trainers.append(ray.remote(cls).options(**options).remote(*common, local_rank, self.base, *ranks))
+            self.trainers.append(ray.remote(cls).options(**options).remote(spec))
         return [t.ping.remote() for t in self.trainers]
 
     def on_trainers(self, phase: str, method: str, *args) -> Any:

@@ -67,8 +67,12 @@ class RayCluster:
 
     def __init__(self, num_cpus: int, num_gpus: int) -> None:
         self.num_cpus, self.num_gpus = num_cpus, num_gpus
-        # Ray's socket paths must stay short: a temp dir per run under /tmp, not the (deep) run folder.
-        self.temp_dir = tempfile.mkdtemp(prefix="cb-ray-")
+        # Ray's socket paths must stay short: a temp dir per run under /tmp, not the (deep) run folder; the harness
+        # names it (COLOBENCH_RAY_TEMP) so that it can remove it after a runner that was killed
+        named = os.environ.get("COLOBENCH_RAY_TEMP")
+        if named:
+            os.makedirs(named, mode=0o700, exist_ok=True)
+        self.temp_dir = named or tempfile.mkdtemp(prefix="cb-ray-")
 
     def __enter__(self) -> "RayCluster":
         import ray

@@ -28,7 +28,7 @@ from multiprocessing.reduction import ForkingPickler
 import torch.multiprocessing  # noqa: F401 - registers torch's reductions with ForkingPickler
 
 from harness.runner import events
-from harness.runner.engines.process import free_port
+from harness.runner.host import free_port
 
 _SAFE_MODULES = {"torch", "torch.multiprocessing.reductions", "torch.storage", "torch._utils", "collections",
                  "torch._tensor"}

@@ -1,5 +1,4 @@
-"""Start an engine server process, standalone or from a Ray actor, and wait until it is healthy; and what a process
-of the run sees (its launch context, library versions, a free port).
+"""Start an engine server process, standalone or from a Ray actor, and wait until it is healthy.
 
 - `EngineProcess`: argv + env -> a child whose stdout/stderr go to `<run dir>/engine-<i>.log`; `wait_healthy`
   polls /health_generate and notices the process dying (`Server process terminated unexpectedly.`).
@@ -10,17 +9,14 @@ of the run sees (its launch context, library versions, a free port).
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
-import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from harness.runner import events
 from harness.runner.engines.client import EngineClient
+from harness.runner.host import context
 
 
 class EngineDied(RuntimeError):
@@ -75,62 +71,6 @@ class EngineProcess:
             except subprocess.TimeoutExpired:
                 continue
         return self.proc.returncode
-
-
-def free_port(low: int = 20000, high: int = 34000) -> int:
-    """A free 127.0.0.1 port below 34000: sglang derives other ports from its own (e.g. its gRPC port, +30000)."""
-    for _ in range(200):
-        port = random.randrange(low, high)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("Address already in use: no free port in 20000-34000")
-
-
-VERSIONED = ("torch", "transformers", "ray", "sglang", "sglang-kernel", "sgl-kernel", "flashinfer-python",
-             "megatron-core", "torch-memory-saver", "safetensors")
-
-
-def versions() -> dict[str, str]:
-    """Library versions as this process sees them (the trainer reports them: it imports torch anyway)."""
-    out = {"python": sys.version.split()[0]}
-    for name in VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    try:
-        import torch
-        out["cuda"] = str(torch.version.cuda)
-        if torch.cuda.is_available():
-            out["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
-            out["gpu"] = torch.cuda.get_device_name(0)
-    except Exception as exc:  # noqa: BLE001 - reported, never fatal
-        out["torch_error"] = str(exc)
-    return out
-
-
-def context(role: str, base_gpu_id: int | None = None, extra: dict | None = None) -> dict:
-    """What this process sees: the launch context the report compares between launch modes."""
-    ctx = {"role": role, "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-           "base_gpu_id": base_gpu_id,
-           "env": {k: v for k, v in sorted(os.environ.items())
-                   if k.startswith(("RAY_EXPERIMENTAL_NOSET", "SGLANG_", "NCCL_", "CUDA_", "TORCH_", "LD_PRELOAD", "TMS_"))}}
-    try:
-        if not os.environ.get("CUDA_VISIBLE_DEVICES"):
-            return {**ctx, **(extra or {})}        # CPU scenario: no device to probe (and no torch import)
-        import torch
-        if torch.cuda.is_available():
-            ctx["devices"] = [{"index": i, "name": torch.cuda.get_device_name(i),
-                               "uuid": str(getattr(torch.cuda.get_device_properties(i), "uuid", ""))}
-                              for i in range(torch.cuda.device_count())]
-    except Exception as exc:  # noqa: BLE001 - a context probe must never break a run
-        ctx["devices_error"] = str(exc)
-    ctx.update(extra or {})
-    return ctx
 
 
 def make_engine_actor():

@@ -1,4 +1,5 @@
-"""A real sglang server's command line and environment, chosen by version (sglang-contract.md 2.2-2.3, 3, 8).
+"""The engine servers' command lines: a real sglang server's, chosen by version (sglang-contract.md 2.2-2.3, 3, 8),
+and the CPU reference engine's, which takes the same flags.
 
 Only this file knows which flag or env var a given sglang version reads. It is pure (no sglang import), so the
 version rules are testable on a machine without sglang.
@@ -36,6 +37,14 @@ def trainer_env() -> dict[str, str]:
     default (1) maps its P2P buffers another way and the first broadcast dies in transport/p2p.cc with
     `Cuda failure 'invalid argument'` (seen on 2xH200 with 0.5.12; OpenRLHF sets the same)."""
     return {"NCCL_CUMEM_ENABLE": "0"}
+
+
+def reference_command(model_path: str, *, port: int, base_gpu_id: int, memory_saver: bool, seed: int = 0,
+                      python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
+    """(argv, env overrides) for the CPU reference engine (engines/reference.py), sglang's flag names."""
+    argv = [python, "-m", "harness.runner.engines.reference", "--model-path", model_path, "--host", "127.0.0.1",
+            "--port", str(port), "--base-gpu-id", str(base_gpu_id), "--seed", str(seed)]
+    return argv + (["--enable-memory-saver"] if memory_saver else []), {}
 
 
 def server_command(model_path: str, version: tuple[int, ...], *, tp: int, ep: int, port: int, nccl_port: int,

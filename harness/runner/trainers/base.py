@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,25 +21,47 @@ from harness.runner.engines.client import EngineClient
 SKIP_DEFAULT = "model.layers.0.mlp.down_proj.weight"
 
 
+@dataclass(frozen=True)
+class TrainerSpec:
+    """Everything one trainer rank is built from (loop.py makes one per rank)."""
+
+    model_path: str
+    device: str                 # cpu | cuda
+    lr: float
+    seed: int
+    engine_url: str
+    engine_kind: str            # reference | sglang
+    engine_tp: int
+    colocate: bool
+    fault: dict | None = None
+    local_rank: int = 0         # this rank's device index as this process numbers them
+    engine_base: int = 0        # the engine's base_gpu_id
+    rank: int = 0
+    world: int = 1
+    master_port: int = 0        # torch.distributed rendezvous of several ranks (megatron)
+    tp: int = 1
+    ep: int = 1
+
+
 class Trainer:
     name = "trainer"
 
-    def __init__(self, device: str, lr: float, seed: int, engine_url: str, engine_kind: str, engine_tp: int,
-                 colocate: bool, fault: dict | None, local_rank: int = 0, engine_base: int = 0, rank: int = 0,
-                 world: int = 1) -> None:
+    def __init__(self, spec: TrainerSpec) -> None:
+        device, seed, local_rank = spec.device, spec.seed, spec.local_rank
+        engine_tp, engine_base = spec.engine_tp, spec.engine_base
         torch.manual_seed(seed)
         torch.set_num_threads(1)
         self.device = torch.device(device if device == "cpu" else f"cuda:{local_rank}")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.dtype = torch.float32 if self.device.type == "cpu" else torch.bfloat16
-        self.rank, self.world = rank, world
-        self.client = EngineClient(engine_url)
-        self.engine_kind, self.engine_tp, self.colocate = engine_kind, engine_tp, colocate
+        self.rank, self.world = spec.rank, spec.world
+        self.client = EngineClient(spec.engine_url)
+        self.engine_kind, self.engine_tp, self.colocate = spec.engine_kind, engine_tp, spec.colocate
         # the engine's TP ranks' devices as this process numbers them (NOSET: both see the same visible devices)
         self.engine_devices = [torch.device("cuda", engine_base + r) for r in range(engine_tp)] \
             if self.device.type == "cuda" else []
-        self.fault = fault or {}
+        self.fault = spec.fault or {}
         self.broadcast: weight_sync.BroadcastSync | None = None
         self.ranks: weight_sync.RankGather | None = None
         self.version = 0
@@ -47,7 +70,7 @@ class Trainer:
         self.opt: torch.optim.Optimizer
 
     def context(self) -> dict:
-        from harness.runner.engines.process import context
+        from harness.runner.host import context
         return context(f"{self.name} rank {self.rank} (ray actor)", None, {"device": str(self.device)})
 
     # --- what a subclass gives ----------------------------------------------------------------------------
@@ -185,7 +208,7 @@ class Trainer:
         return info
 
     def versions(self) -> dict[str, str]:
-        from harness.runner.engines.process import versions
+        from harness.runner.host import versions
         return versions()
 
     def ping(self) -> bool:

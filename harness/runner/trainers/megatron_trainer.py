@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 
 from harness.runner.trainers import mcore_convert
-from harness.runner.trainers.base import Trainer
+from harness.runner.trainers.base import Trainer, TrainerSpec
 
 SITE_ENV = "COLOBENCH_TRAINER_SITE"
 
@@ -88,12 +88,10 @@ def transformer_config(hf: dict, tp: int, dtype: torch.dtype, ep: int = 1, cuda:
 class MegatronTrainer(Trainer):
     name = "megatron-core trainer"
 
-    def __init__(self, model_path: str, device: str, lr: float, seed: int, engine_url: str, engine_kind: str,
-                 engine_tp: int, colocate: bool, fault: dict | None, local_rank: int = 0, engine_base: int = 0,
-                 rank: int = 0, world: int = 1, master_port: int = 0, tp: int = 1, ep: int = 1) -> None:
+    def __init__(self, spec: TrainerSpec) -> None:
         _trainer_site()
-        super().__init__(device, lr, seed, engine_url, engine_kind, engine_tp, colocate, fault, local_rank,
-                         engine_base, rank, world)
+        super().__init__(spec)
+        model_path, rank, world, tp, ep, seed = spec.model_path, spec.rank, spec.world, spec.tp, spec.ep, spec.seed
         from megatron.core import parallel_state, tensor_parallel
         from megatron.core.models.gpt import GPTModel
         from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
@@ -106,7 +104,7 @@ class MegatronTrainer(Trainer):
         if self.shape.experts:
             tp = 1                     # MoE with TP > 1 needs sequence parallelism (see the module docstring)
         dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", rank=rank, world_size=world,
-                                init_method=f"tcp://127.0.0.1:{master_port}", timeout=timedelta(seconds=300))
+                                init_method=f"tcp://127.0.0.1:{spec.master_port}", timeout=timedelta(seconds=300))
         parallel_state.initialize_model_parallel(tensor_model_parallel_size=tp, expert_model_parallel_size=ep,
                                                  expert_tensor_parallel_size=1)
         if self.device.type == "cuda":
@@ -133,7 +131,7 @@ class MegatronTrainer(Trainer):
         for param in self.model.parameters():    # torch norms are built in fp32: one dtype, as Float16Module casts
             param.data = param.data.to(self.dtype)
         self.model.to(self.device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.0)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=spec.lr, weight_decay=0.0)
 
     def _logprobs(self, sequences: torch.Tensor, prompt_len: int) -> torch.Tensor:
         from megatron.core.tensor_parallel import vocab_parallel_cross_entropy

@@ -9,20 +9,18 @@ from __future__ import annotations
 import torch
 
 from harness.runner import hf_layout
-from harness.runner.trainers.base import Trainer
+from harness.runner.trainers.base import Trainer, TrainerSpec
 
 
 class TorchTrainer(Trainer):
     name = "torch trainer"
 
-    def __init__(self, model_path: str, device: str, lr: float, seed: int, engine_url: str, engine_kind: str,
-                 engine_tp: int, colocate: bool, fault: dict | None, local_rank: int = 0, engine_base: int = 0) -> None:
-        super().__init__(device, lr, seed, engine_url, engine_kind, engine_tp, colocate, fault, local_rank,
-                         engine_base)
+    def __init__(self, spec: TrainerSpec) -> None:
+        super().__init__(spec)
         import transformers
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype).to(self.device)
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(spec.model_path, dtype=self.dtype).to(self.device)
         self.architecture = self.model.config.architectures[0]
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.0)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=spec.lr, weight_decay=0.0)
 
     def _logprobs(self, sequences: torch.Tensor, prompt_len: int) -> torch.Tensor:
         logits = self.model(input_ids=sequences).logits[:, prompt_len - 1:-1, :].float()

@@ -1,0 +1,79 @@
+"""Pure statistics: robust centres, bands, Mann-Whitney U, relative change, step detection. No I/O.
+
+- Owns: the numbers behind a gate decision.
+- Does not own: which metric or baseline to use (metrics.py), storage (history.py).
+Missing values are filtered once, by `finite`; every other function takes finite floats only.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import median
+
+
+def centre(values: list[float]) -> float:
+    """Robust centre of a sample (the median)."""
+    if not values:
+        raise ValueError("centre of an empty sample")
+    return float(median(values))
+
+
+def band(ref: float, rel: float, abs_floor: float = 0.0) -> tuple[float, float]:
+    """[ref - w, ref + w] with w = max(rel * |ref|, abs_floor): values near zero do not trip on a percentage."""
+    width = max(rel * abs(ref), abs_floor)
+    return ref - width, ref + width
+
+
+def finite(values) -> list[float]:
+    """The finite numbers of a sample (NaN, inf and non-numbers left out): the one filter for missing values."""
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+
+
+def side_of_band(cur: float, ref: float, rel: float, abs_floor: float = 0.0) -> int:
+    """-1 below, +1 above, 0 inside `band(ref, rel, abs_floor)`: a change counts only beyond both the relative
+    threshold and the absolute floor (the one rule behind gates, compare and bisect)."""
+    lo, hi = band(ref, rel, abs_floor)
+    return -1 if cur < lo else 1 if cur > hi else 0
+
+
+def relative_change(cur: float, ref: float) -> float:
+    """(cur - ref) / |ref|; infinite when ref is 0 and cur is not."""
+    if ref == 0:
+        return 0.0 if cur == 0 else math.copysign(math.inf, cur)
+    return (cur - ref) / abs(ref)
+
+
+def mann_whitney_u(a: list[float], b: list[float], alternative: str = "two-sided") -> tuple[float, float]:
+    """(U statistic, p-value) from scipy.stats; p = 1.0 when both samples hold one and the same value.
+
+    `alternative` "greater" tests whether `a` tends to exceed `b`, "less" the reverse (a one-sided gate)."""
+    from scipy.stats import mannwhitneyu  # scipy is a harness dependency; imported here to keep `list` fast
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError("Mann-Whitney U needs two non-empty samples")
+    if len(set(a) | set(b)) == 1:
+        return float(len(a) * len(b) / 2), 1.0
+    res = mannwhitneyu(a, b, alternative=alternative, method="auto")
+    return float(res.statistic), float(res.pvalue)
+
+
+def is_different(a: list[float], b: list[float], p_threshold: float = 0.05) -> bool:
+    """True when the two samples differ at the given two-sided significance."""
+    return mann_whitney_u(a, b)[1] < p_threshold
+
+
+def detect_step(series: list[float], min_size: int = 1) -> int | None:
+    """Index where the mean of a series shifts most (the first index of the second segment), or None.
+
+    Chooses the split that minimises the summed squared error of two constant segments.
+    """
+    n = len(series)
+    if n < 2 * min_size:
+        return None
+    best, best_cost = None, sum((x - sum(series) / n) ** 2 for x in series)
+    for k in range(min_size, n - min_size + 1):
+        left, right = series[:k], series[k:]
+        ml, mr = sum(left) / len(left), sum(right) / len(right)
+        cost = sum((x - ml) ** 2 for x in left) + sum((x - mr) ** 2 for x in right)
+        if cost < best_cost - 1e-12:
+            best, best_cost = k, cost
+    return best

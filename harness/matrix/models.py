@@ -1,0 +1,119 @@
+"""The models registry (models.yaml): tiny generated models and real Hugging Face ids.
+
+- Owns: reading and validating models.yaml into frozen `Model` records.
+- Does not own: generating weights (harness/runner/tiny_model.py does, inside the scenario's environment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import REPO_ROOT
+from harness.errors import ScenarioError
+from harness.matrix import yamlfile
+from harness.matrix.schema import is_int, safe_name
+
+SCHEMA = 1
+KINDS = ("tiny", "hf")
+FAMILIES = ("dense", "moe")
+_KEYS = {"kind", "family", "architecture", "config", "hf_id", "min_gpus", "gpu_memory_gb"}
+_REQUIRED = {"kind", "family", "architecture"}
+DEFAULT_PATH = REPO_ROOT / "models.yaml"
+# config keys that are sizes: positive ints (the rest may be any scalar a transformers config takes)
+SIZE_KEYS = {"vocab_size", "hidden_size", "intermediate_size", "moe_intermediate_size", "num_experts",
+             "num_experts_per_tok", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+             "max_position_embeddings", "decoder_sparse_step", "num_local_experts"}
+
+
+def _check_config(config: Any) -> str | None:
+    if not isinstance(config, dict):
+        return "expected a mapping"
+    for key, value in config.items():
+        if not isinstance(key, str):
+            return f"{key!r}: expected a string key"
+        if key in SIZE_KEYS and not (is_int(value) and value > 0):
+            return f"{key}: expected a positive int, got {value!r}"
+        scalar = isinstance(value, (str, int, float, bool)) or value is None
+        if not scalar and not (isinstance(value, list) and all(isinstance(x, (str, int, float, bool)) for x in value)):
+            return f"{key}: expected a scalar or a list of scalars, got {type(value).__name__}"
+    return None
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    kind: str
+    family: str
+    architecture: str
+    config: dict[str, Any] = field(default_factory=dict)
+    hf_id: str | None = None
+    min_gpus: int = 1
+    gpu_memory_gb: float = 1.0
+
+    @property
+    def is_moe(self) -> bool:
+        return self.family == "moe"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "family": self.family, "architecture": self.architecture,
+                "config": dict(self.config), "hf_id": self.hf_id, "min_gpus": self.min_gpus,
+                "gpu_memory_gb": self.gpu_memory_gb}
+
+
+def _check(cond: bool, where: str, msg: str) -> None:
+    if not cond:
+        raise ScenarioError(f"{where}: {msg}")
+
+
+def parse(doc: Any, path: str) -> dict[str, Model]:
+    """Validate a parsed models.yaml document."""
+    _check(isinstance(doc, dict), path, "expected a mapping with `schema` and `models`")
+    for key in doc:
+        _check(key in ("schema", "models"), yamlfile.where(path, doc, key), f"{key}: unknown key; valid: models, schema")
+    _check(type(doc.get("schema")) is int and doc.get("schema") == SCHEMA, yamlfile.where(path, doc, "schema"),
+           f"schema: expected {SCHEMA}, got {doc.get('schema')!r}")
+    models = doc.get("models")
+    _check(isinstance(models, dict) and models, yamlfile.where(path, doc, "models"), "models: expected a non-empty mapping")
+    out: dict[str, Model] = {}
+    for name, spec in models.items():
+        at = yamlfile.where(path, models, name)
+        _check(safe_name(name), at, f"models.{name}: a model name must be letters, digits, '.', '_', '+', '-' "
+                                    "(it becomes a path component)")
+        _check(isinstance(spec, dict), at, f"models.{name}: expected a mapping")
+        for key in spec:
+            _check(key in _KEYS, yamlfile.where(path, spec, key),
+                   f"models.{name}.{key}: unknown key; valid: {', '.join(sorted(_KEYS))}")
+        for key in sorted(_REQUIRED - set(spec)):
+            _check(False, at, f"models.{name}: missing key {key!r}")
+        _check(spec["kind"] in KINDS, yamlfile.where(path, spec, "kind"),
+               f"models.{name}.kind: expected one of {', '.join(KINDS)}, got {spec['kind']!r}")
+        _check(spec["family"] in FAMILIES, yamlfile.where(path, spec, "family"),
+               f"models.{name}.family: expected one of {', '.join(FAMILIES)}, got {spec['family']!r}")
+        _check(isinstance(spec["architecture"], str) and spec["architecture"].isidentifier(),
+               yamlfile.where(path, spec, "architecture"), f"models.{name}.architecture: expected a class name such as "
+                                                           f"LlamaForCausalLM, got {spec['architecture']!r}")
+        if spec["kind"] == "tiny":
+            _check(isinstance(spec.get("config"), dict), at, f"models.{name}.config: a tiny model needs a config mapping")
+        else:
+            _check(isinstance(spec.get("hf_id"), str) and spec["hf_id"].count("/") == 1 and ".." not in spec["hf_id"],
+                   at, f"models.{name}.hf_id: an hf model needs its Hugging Face id (owner/name)")
+        if "config" in spec:
+            problem = _check_config(spec["config"])
+            _check(problem is None, yamlfile.where(path, spec, "config"), f"models.{name}.config: {problem}")
+        min_gpus = spec.get("min_gpus", 1)
+        _check(is_int(min_gpus) and min_gpus >= 1,
+               yamlfile.where(path, spec, "min_gpus"), f"models.{name}.min_gpus: expected a positive int, got {min_gpus!r}")
+        mem = spec.get("gpu_memory_gb", 1.0)
+        _check(isinstance(mem, (int, float)) and not isinstance(mem, bool) and 0 < mem < 1e6,
+               yamlfile.where(path, spec, "gpu_memory_gb"), f"models.{name}.gpu_memory_gb: expected a positive number")
+        out[str(name)] = Model(name=str(name), kind=spec["kind"], family=spec["family"],
+                               architecture=str(spec["architecture"]), config=dict(spec.get("config") or {}),
+                               hf_id=spec.get("hf_id"), min_gpus=min_gpus, gpu_memory_gb=float(mem))
+    return out
+
+
+def load(path: str | Path = DEFAULT_PATH) -> dict[str, Model]:
+    """Read models.yaml (by default the one at the repository root)."""
+    return parse(yamlfile.load(path), str(path))
