@@ -33,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", default="history", metavar="SPEC",
                     help="baseline of relative gates: history, run:RUN_ID, version:V, none (as colobench run)")
     group.addoption("--no-history", action="store_true", help="do not record scenario runs in the history")
+    group.addoption("--shard", default=None, metavar="I/N",
+                    help="only shard I of N of the scenarios, balanced by past durations (as colobench run --shard)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -164,6 +166,25 @@ def pytest_collect_file(file_path: Path, parent):
     if file_path.suffix == ".yaml" and file_path.parent.name == "matrix":
         return MatrixFile.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """--shard I/N: keep this runner's share of the scenarios (the same split `colobench run --shard` makes)."""
+    spec = config.getoption("--shard")
+    if not spec:
+        return
+    from harness.errors import ColobenchError
+    from harness.run import shard
+    scenarios = [i.scenario for i in items if isinstance(i, ScenarioItem)]
+    try:
+        keep = {s.id for s in shard.pick(scenarios, spec,
+                                         shard.past_durations(Path(config.getoption("--report-dir")), scenarios))}
+    except ColobenchError as exc:
+        raise pytest.UsageError(f"colobench: {exc}") from None
+    dropped = [i for i in items if isinstance(i, ScenarioItem) and i.scenario.id not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
 
 
 def _run_id(config: pytest.Config) -> str:

@@ -12,6 +12,30 @@ import sys
 import time
 
 T0 = time.time()
+# an sglang 0.5.17 server that died at import, and the runner's symptom of it (tests/test_triage_tracebacks.py)
+IMPORT_TB = """\
+[2026-12-02 10:00:01] server_args=ServerArgs(model_path='/tmp/models/tiny', tp_size=1)
+Traceback (most recent call last):
+  File "<frozen runpy>", line 198, in _run_module_as_main
+  File "<frozen runpy>", line 88, in _run_code
+  File "/tmp/site/sglang/launch_server.py", line 7, in <module>
+    from sglang.srt.entrypoints.http_server import launch_server
+  File "/tmp/site/sglang/srt/entrypoints/http_server.py", line 48, in <module>
+    from sglang.srt.constrained.xgrammar_backend import XGrammarGrammarBackend
+  File "/tmp/site/sglang/srt/constrained/xgrammar_backend.py", line 22, in <module>
+    import xgrammar
+ModuleNotFoundError: No module named 'xgrammar'
+"""
+RUNNER_DIED = """\
+[2026-12-02 10:00:00] colobench runner: tiny-llama.tp1.colocate.arv2.sglang-0.5.17
+Traceback (most recent call last):
+  File "/work/harness/runner/loop.py", line 264, in main
+    Run(scn).execute()
+  File "/work/harness/runner/engines/process.py", line 48, in wait_healthy
+    raise EngineDied(f"Server process terminated unexpectedly. (exit code 1; see {Path(self.log_path).name})")
+harness.runner.engines.process.EngineDied: Server process terminated unexpectedly. (exit code 1; see engine-0.log)
+[2026-12-02 10:00:09] EngineDied: Server process terminated unexpectedly. (exit code 1; see engine-0.log)
+"""
 
 
 def emit(event, **fields):
@@ -27,6 +51,11 @@ def say(line):
 
 def main(mode):
     emit("runner_start")
+    if mode == "import-crash":
+        with open(os.path.join(os.environ["COLOBENCH_RUN_DIR"], "engine-0.log"), "w") as fh:
+            fh.write(IMPORT_TB)
+        sys.stdout.write(RUNNER_DIED)
+        sys.exit(1)
     say("[2026-05-22 10:00:00] Init torch distributed begin.")
     if mode == "hang-early":
         time.sleep(3600)

@@ -11,11 +11,11 @@ import sys
 import threading
 from typing import NoReturn
 
-from harness.cli import baseline, bisect, compare, env, list_, report, run, triage
+from harness.cli import baseline, bisect, compare, env, history, list_, report, run, triage
 from harness.errors import ColobenchError
 from harness.judge.verdict import EXIT_HELP
 
-VERBS = [list_, run, report, compare, bisect, env, baseline, triage]
+VERBS = [list_, run, report, compare, bisect, env, baseline, history, triage]
 __all__ = ["main", "build_parser", "VERBS"]
 
 

@@ -13,6 +13,7 @@ HELP = "list the scenarios of the matrix (id, GPUs, kind, expectation)"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_matrix(p)
+    common.add_reports(p)
     p.add_argument("--all", action="store_true", help="also show combinations dropped as impossible, with the reason")
     p.add_argument("--ids", action="store_true", help="print ids only, one per line")
 

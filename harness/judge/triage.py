@@ -187,8 +187,11 @@ def diagnose(lines: list[LogLine], signatures: list[Signature] | None = None) ->
                    if logs.ERROR_LINE.search(ln.text) and (ln.source, ln.number) not in symptom_at | in_block]
     if symptoms:
         sources = {ln.source for _, ln, _ in symptoms}
+        def wraps_symptom(found: Raised | None) -> bool:     # e.g. Ray's RayTaskError line inside the block
+            return found is not None and any(ln.source == found.line.source and ln.number in found.block
+                                             for _, ln, _ in symptoms)
         elsewhere = [u for u in unknown if u[1].source not in sources] or \
-            [u for u in unknown if u[0] <= symptoms[0][0]]
+            [u for u in unknown if u[0] <= symptoms[0][0] or wraps_symptom(u[2])]
         if elsewhere:        # the engine's own error before the runner's symptom
             _, line, found = elsewhere[0]
             return Diagnosis(None, line, _context(lines, line, found), tuple(dict.fromkeys(s.name for _, _, s in symptoms)),

@@ -70,7 +70,7 @@ def recorder(store: history.HistoryStore, run_id: str) -> Callable[[Scenario, Sc
         fp = fingerprint.collect(result.properties.get("python") or sys.executable, versions)
         finite = [{m: kept for m, vals in run.items() if (kept := stats.finite(vals))} for run in result.runs()]
         store.record_run(run_id, scenario.id, scenario.axes.get("sglang"), fingerprint.bucket(fp), fp,
-                         result.verdict.value, finite, result.run_dir)
+                         result.verdict.value, finite, result.run_dir, result.duration_s)
     return record
 
 
@@ -128,15 +128,11 @@ class Session:
 
 def open_session(reports_dir: Path, run_id: str | None = None, *, baseline: str = "history", keep_history: bool = True,
                  wheelhouse: Path | None = None, retries: int = 1, title: str | None = None,
-                 python: Callable[[Scenario], str] | None = None, existing_dir: bool = False) -> Session:
+                 python: Callable[[Scenario], str] | None = None) -> Session:
     """The one wiring of a run: run folder, python per scenario, the baseline provider and the history recorder."""
-    if existing_dir:
-        run_dir = reports_dir / "runs" / str(run_id)
-        run_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-    else:
-        run_dir = make_run_dir(reports_dir, run_id)
-    store = history.HistoryStore(reports_dir / "history.sqlite") if keep_history else None
     baseline_provider(baseline, None, "")          # a bad spec is refused before anything else happens
+    store = history.HistoryStore(reports_dir / "history.sqlite") if keep_history else None
+    run_dir = make_run_dir(reports_dir, run_id)
     bucket = fingerprint.bucket(fingerprint.collect(sys.executable)) if store and baseline != "none" else ""
     options = execute.Options(python=python or envs.python_resolver(wheelhouse), infra_retries=retries,
                               baseline=baseline_provider(baseline, store, bucket))

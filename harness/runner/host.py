@@ -1,4 +1,5 @@
-"""What every process of a run asks of its host: a free port, the library versions it sees, its launch context.
+"""What every process of a run asks of its host: its node's address, a free port there, the library versions it
+sees, its launch context.
 
 Used by the driver (loop.py), the engine launchers (engines/process.py), the trainers and the weight sync; imports
 nothing of the runner, and torch only inside the functions that need it.
@@ -13,13 +14,24 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 
-def free_port(low: int = 20000, high: int = 34000) -> int:
-    """A free 127.0.0.1 port below 34000: sglang derives other ports from its own (e.g. its gRPC port, +30000)."""
+def node_ip() -> str:
+    """This node's address as Ray knows it (127.0.0.1 in the cluster a run owns; the node IP in an attached cluster)."""
+    try:
+        import ray
+        if ray.is_initialized():
+            return ray.util.get_node_ip_address()
+    except ImportError:
+        pass
+    return "127.0.0.1"
+
+
+def free_port(low: int = 20000, high: int = 34000, host: str = "127.0.0.1") -> int:
+    """A free port on `host` below 34000: sglang derives other ports from its own (e.g. its gRPC port, +30000)."""
     for _ in range(200):
         port = random.randrange(low, high)
         with socket.socket() as s:
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind((host, port))
                 return port
             except OSError:
                 continue

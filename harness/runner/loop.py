@@ -33,15 +33,15 @@ class PhaseError(RuntimeError):
     pass
 
 
-def engine_command(scn: dict, model_path: str, port: int, base: int) -> tuple[list[str], dict[str, str]]:
+def engine_command(scn: dict, model_path: str, port: int, base: int, host: str) -> tuple[list[str], dict[str, str]]:
     axes, args = scn["axes"], scn["settings"].get("engine_args", {})
     if axes["engine"] == "reference":
         return sglang.reference_command(model_path, port=port, base_gpu_id=base, memory_saver=axes["colocate"],
-                                        seed=int(args.get("seed", 0)))
+                                        seed=int(args.get("seed", 0)), host=host)
     ver = sglang.parse_version(sglang.installed_version() if axes["sglang"] in (None, "current") else axes["sglang"])
     return sglang.server_command(model_path, ver, tp=axes["tp"], ep=axes["ep"], port=port, nccl_port=free_port(),
                                  base_gpu_id=base, memory_saver=axes["colocate"],
-                                 custom_all_reduce=axes["custom_all_reduce"], engine_args=args)
+                                 custom_all_reduce=axes["custom_all_reduce"], engine_args=args, host=host)
 
 
 class Run:
@@ -74,18 +74,20 @@ class Run:
 
     # --- startup ------------------------------------------------------------------------------------------
     def launch_engine(self, lay: placement.Layout, pg) -> str:
-        """Start the engine server (standalone or from the Ray actor); returns its URL without waiting."""
-        visible = placement.visible_devices()
-        base = placement.base_gpu_id(lay, 0, visible, str(self.args.get("device_mapping", "local")))
+        """Start the engine server (standalone or from the Ray actor on its bundle's node); returns its URL."""
+        bundle = lay.engine_bundles[0][0]
+        base = placement.base_gpu_id(lay, 0, str(self.args.get("device_mapping", "local")))
         self.base = base
-        port = int(self.args.get("port") or free_port())
-        argv, env_over = engine_command(self.scn, str(self.model_path), port, base)
-        url = f"http://127.0.0.1:{port}"
+        standalone = self.axes["launch"] == "standalone"
+        host = "127.0.0.1" if standalone else lay.node_ips[bundle]       # the node that owns the server
+        port = int(self.args.get("port") or (free_port() if standalone else lay.ports[bundle]))
+        argv, env_over = engine_command(self.scn, str(self.model_path), port, base, host)
+        url = f"http://{host}:{port}"
         log_path = str(self.run_dir / "engine-0.log")
         events.emit("engine_launch", engine=0, base_gpu_id=base, launch=self.axes["launch"], argv=argv, env=env_over,
-                    physical_ids=lay.physical_ids, visible=visible)
+                    physical_ids=lay.physical_ids, visible=lay.visible[bundle], node=host)
         self.engine_started = time.perf_counter()
-        if self.axes["launch"] == "standalone":
+        if standalone:
             self.engine = EngineProcess(argv, {**os.environ, **env_over}, log_path, url)
             pid = self.engine.start()
             ctx = context("engine-launcher (standalone subprocess)", base, {"server_pid": pid})
@@ -93,7 +95,7 @@ class Run:
             events.emit("launch_context", **ctx)
         else:
             self.actor = make_engine_actor().options(**placement.actor_options(
-                pg, lay.engine_bundles[0][0], placement.ENGINE_SHARE, self.use_gpus)).remote()
+                pg, bundle, placement.ENGINE_SHARE, self.use_gpus)).remote()
             self.get(self.actor.start.remote(argv, env_over, log_path, url, base), "engine launch")
         return url
 
@@ -120,23 +122,21 @@ class Run:
     def create_trainer(self, lay: placement.Layout, pg, url: str) -> list:
         """Create the trainer actors, one per rank (their start overlaps the engine's); `ready_trainer` waits."""
         import ray
-        visible = placement.visible_devices()
         megatron = self.axes["trainer"] == "megatron"
         if megatron:
             from harness.runner.trainers.megatron_trainer import MegatronTrainer as cls
         else:
             from harness.runner.trainers.torch_trainer import TorchTrainer as cls
         bundles = lay.trainer_bundles if megatron else lay.trainer_bundles[:1]    # the torch trainer has one rank
-        port = free_port()
+        first = bundles[0]
         self.trainers = []
         for rank, bundle in enumerate(bundles):
             spec = TrainerSpec(
                 model_path=str(self.model_path), device="cuda" if self.use_gpus else "cpu",
                 lr=float(self.args.get("lr", 1e-3)), seed=int(self.args.get("seed", 0)), engine_url=url,
                 engine_kind=self.axes["engine"], engine_tp=self.axes["tp"], colocate=self.colocate, fault=self.fault,
-                local_rank=visible.index(lay.physical_ids[bundle]) if self.use_gpus and visible else bundle,
-                engine_base=self.base, rank=rank, world=len(bundles), master_port=port, tp=self.axes["tp"],
-                ep=self.axes["ep"])
+                local_rank=placement.local_index(lay, bundle), engine_base=self.base, rank=rank, world=len(bundles),
+                master_addr=lay.node_ips[first], master_port=lay.ports[first], tp=self.axes["tp"], ep=self.axes["ep"])
             options = placement.actor_options(pg, bundle, placement.TRAINER_SHARE, self.use_gpus,
                                               sglang.trainer_env() if self.axes["engine"] == "sglang" else None)
             self.trainers.append(ray.remote(cls).options(**options).remote(spec))
@@ -248,11 +248,12 @@ class Run:
         vocab = int(self.scn["model"]["config"]["vocab_size"])
         lay = placement.layout(self.colocate, self.scn["engine_gpus"], self.scn["trainer_gpus"])
         gpus = len(placement.visible_devices()) if self.use_gpus else 0
-        with placement.RayCluster(num_cpus=max(4, lay.bundles * 2), num_gpus=gpus):
-            pg = placement.placement_group(lay, self.use_gpus)
+        runtime = self.scn.get("runtime", {})
+        with placement.RayCluster(max(4, lay.bundles * 2), gpus, runtime.get("ray_address")) as cluster:
+            pg = cluster.placement_group(lay, self.use_gpus, spread=self.settings.get("nodes") == "spread")
             events.emit("placement", bundles=lay.bundles, trainer_bundles=lay.trainer_bundles,
-                        engine_bundles=lay.engine_bundles, physical_ids=lay.physical_ids,
-                        visible=placement.visible_devices())
+                        engine_bundles=lay.engine_bundles, physical_ids=lay.physical_ids, nodes=lay.node_ips,
+                        visible=lay.visible, attached=bool(runtime.get("ray_address")))
             try:
                 url = self.launch_engine(lay, pg)
                 ping = self.create_trainer(lay, pg, url)
@@ -263,6 +264,17 @@ class Run:
                     self.step(client, step, vocab)
             finally:
                 self.stop_engine()
+                for actor in self.trainers + ([self.actor] if self.actor is not None else []):
+                    _kill(actor)
+
+
+def _kill(actor) -> None:
+    """An actor of ours gone (an attached cluster outlives the run); a dead one is fine."""
+    import ray
+    try:
+        ray.kill(actor)
+    except Exception as exc:  # noqa: BLE001 - cleanup goes on; the harness sweeps what is left
+        events.log(f"could not kill actor: {exc}")
 
 
 def main(argv: list[str]) -> int:

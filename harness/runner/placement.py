@@ -1,9 +1,16 @@
-"""Ray for one run only, one placement group, bundles for trainer and engine, and the engine's base_gpu_id.
+"""Ray for a run, one placement group, bundles for trainer and engine, and what each bundle's node sees.
 
-- A Ray cluster started for this run (`ray.init(address="local")` with its own temp dir), torn down at the end
-  (also on failure); never a global `ray stop`.
-- One PACK placement group. Colocated: trainer and engine share bundles (trainer 0.4, engine launcher 0.2 of a
-  bundle, as Miles). Split: the engine's bundles come after the trainer's.
+- By default a Ray cluster owned by the run (`ray.init(address="local")`, its own temp dir, 127.0.0.1, no
+  dashboard), torn down at the end (also on failure); never a global `ray stop`. With an address (`--ray-address`,
+  the scenario's `runtime.ray_address`) the run attaches to an existing cluster instead: its own namespace, its
+  placement group removed and its actors killed at the end, the cluster itself left running.
+- One placement group. Colocated: trainer and engine share bundles (trainer 0.4, engine launcher 0.2 of a bundle,
+  as Miles), PACK. Split: the engine's bundles come after the trainer's; `nodes: spread` asks STRICT_SPREAD, one
+  node per bundle, so engine and trainer run on different nodes.
+- Per bundle, a task on its node reports the node's IP, a free port there, its GPU (physical id) and the node's
+  CUDA_VISIBLE_DEVICES (`BundleFacts`): base_gpu_id and the trainer's device index are computed from that node's
+  own view, and engine URL, weight-update master and megatron's rendezvous use the owner's node IP, never
+  127.0.0.1 across nodes.
 - base_gpu_id is the *local* index of the engine's first device inside CUDA_VISIBLE_DEVICES (the fix of Miles
   PR 1178). `device_mapping: physical` reproduces the old behaviour (the physical id) for experiments.
 The CPU path uses the same code with logical device slots instead of GPUs.
@@ -17,6 +24,11 @@ import tempfile
 from dataclasses import dataclass, field
 
 NOSET_ENV = {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
+# what every actor must see wherever it runs: the run's event stream, token and time origin, and the socket
+# interfaces NCCL and Gloo should use across nodes
+PASSED_ENV = ("COLOBENCH_EVENTS", "COLOBENCH_RUN_DIR", "COLOBENCH_TOKEN", "COLOBENCH_T0", "COLOBENCH_TRAINER_SITE",
+              "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA", "NCCL_IB_DISABLE", "NCCL_NVLS_ENABLE",
+              "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS", "PYTHONPATH")
 TRAINER_SHARE = 0.4
 ENGINE_SHARE = 0.2
 
@@ -29,6 +41,9 @@ class Layout:
     trainer_bundles: list[int]
     engine_bundles: list[list[int]]
     physical_ids: list[int] = field(default_factory=list)   # bundle -> physical GPU id (slot index on CPU)
+    node_ips: list[str] = field(default_factory=list)       # bundle -> its node's IP
+    ports: list[int] = field(default_factory=list)          # bundle -> a port free on its node
+    visible: list[list[int]] = field(default_factory=list)  # bundle -> its node's CUDA_VISIBLE_DEVICES
 
 
 def layout(colocate: bool, engine_gpus: int, trainer_gpus: int, engines: int = 1) -> Layout:
@@ -41,7 +56,7 @@ def layout(colocate: bool, engine_gpus: int, trainer_gpus: int, engines: int = 1
         offset = trainer_gpus
     return Layout(total, list(range(trainer_gpus)),
                   [list(range(offset + i * engine_gpus, offset + (i + 1) * engine_gpus)) for i in range(engines)],
-                  list(range(total)))
+                  list(range(total)), ["127.0.0.1"] * total, [0] * total, [[] for _ in range(total)])
 
 
 def visible_devices() -> list[int]:
@@ -49,9 +64,16 @@ def visible_devices() -> list[int]:
     return [int(x) for x in value.split(",") if x.strip().isdigit()] if value else []
 
 
-def base_gpu_id(lay: Layout, engine_index: int, visible: list[int], mode: str = "local") -> int:
-    """The engine's base_gpu_id: the local index (inside CUDA_VISIBLE_DEVICES) of its first bundle's device."""
+def local_index(lay: Layout, bundle: int) -> int:
+    """A bundle's device as a process on its node numbers it (its node's CUDA_VISIBLE_DEVICES; the slot on CPU)."""
+    visible, physical = lay.visible[bundle], lay.physical_ids[bundle]
+    return visible.index(physical) if physical in visible else physical
+
+
+def base_gpu_id(lay: Layout, engine_index: int, mode: str = "local") -> int:
+    """The engine's base_gpu_id: the local index (inside its node's CUDA_VISIBLE_DEVICES) of its first device."""
     first_bundle = lay.engine_bundles[engine_index][0]
+    visible = lay.visible[first_bundle]
     physical = lay.physical_ids[first_bundle]
     if mode == "physical":
         return physical                              # the pre-fix behaviour: wrong under remapped visible devices
@@ -63,48 +85,71 @@ def base_gpu_id(lay: Layout, engine_index: int, visible: list[int], mode: str = 
 
 
 class RayCluster:
-    """A Ray cluster owned by this run: started in `__enter__`, shut down and its temp dir removed in `__exit__`."""
+    """Ray for one run: a cluster it owns (started in `__enter__`, shut down and its temp dir removed in `__exit__`),
+    or, given an address, an existing cluster it attaches to and leaves running."""
 
-    def __init__(self, num_cpus: int, num_gpus: int) -> None:
-        self.num_cpus, self.num_gpus = num_cpus, num_gpus
-        # Ray's socket paths must stay short: a temp dir per run under /tmp, not the (deep) run folder; the harness
-        # names it (COLOBENCH_RAY_TEMP) so that it can remove it after a runner that was killed
-        named = os.environ.get("COLOBENCH_RAY_TEMP")
-        if named:
-            os.makedirs(named, mode=0o700, exist_ok=True)
-        self.temp_dir = named or tempfile.mkdtemp(prefix="cb-ray-")
+    def __init__(self, num_cpus: int, num_gpus: int, address: str | None = None) -> None:
+        self.num_cpus, self.num_gpus, self.address = num_cpus, num_gpus, address
+        self.groups: list = []
+        self.temp_dir = ""
+        if not address:
+            # Ray's socket paths must stay short: a temp dir per run under /tmp, not the (deep) run folder; the
+            # harness names it (COLOBENCH_RAY_TEMP) so that it can remove it after a runner that was killed
+            named = os.environ.get("COLOBENCH_RAY_TEMP")
+            if named:
+                os.makedirs(named, mode=0o700, exist_ok=True)
+            self.temp_dir = named or tempfile.mkdtemp(prefix="cb-ray-")
 
     def __enter__(self) -> "RayCluster":
         import ray
-        ray.init(address="local", num_cpus=self.num_cpus, num_gpus=self.num_gpus, _temp_dir=self.temp_dir,
-                 _node_ip_address="127.0.0.1",
-                 include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        env = {"env_vars": {k: os.environ[k] for k in PASSED_ENV if k in os.environ}}
+        if self.address:
+            ray.init(address=self.address, namespace=f"colobench-{os.environ.get('COLOBENCH_TOKEN', os.getpid())}",
+                     runtime_env=env, log_to_driver=False, logging_level="WARNING")
+        else:
+            ray.init(address="local", num_cpus=self.num_cpus, num_gpus=self.num_gpus, _temp_dir=self.temp_dir,
+                     _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
+                     logging_level="WARNING", runtime_env=env)
         return self
+
+    def placement_group(self, lay: Layout, use_gpus: bool, spread: bool = False):
+        pg = placement_group(lay, use_gpus, spread)
+        self.groups.append(pg)
+        return pg
 
     def __exit__(self, *exc: object) -> None:
         import ray
+        from ray.util.placement_group import remove_placement_group
         try:
-            ray.shutdown()
+            for pg in self.groups:          # an attached cluster keeps running: leave nothing of ours in it
+                remove_placement_group(pg)
         finally:
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            try:
+                ray.shutdown()              # the driver disconnects; an owned cluster stops with it
+            finally:
+                if self.temp_dir:
+                    shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def placement_group(lay: Layout, use_gpus: bool):
-    """One PACK placement group of `lay.bundles` bundles; fills `lay.physical_ids` from Ray on GPU hosts."""
+def placement_group(lay: Layout, use_gpus: bool, spread: bool = False):
+    """One placement group of `lay.bundles` bundles (PACK, or STRICT_SPREAD: one node each); fills the layout's
+    per-bundle facts from a task on each bundle's node."""
     import ray
     from ray.util.placement_group import placement_group as make_pg
-    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     bundle = {"CPU": 1, "GPU": 1} if use_gpus else {"CPU": 1}
-    pg = make_pg([dict(bundle) for _ in range(lay.bundles)], strategy="PACK")
+    pg = make_pg([dict(bundle) for _ in range(lay.bundles)], strategy="STRICT_SPREAD" if spread else "PACK")
     ray.get(pg.ready(), timeout=120)
-    if use_gpus:
-        @ray.remote(num_gpus=1, num_cpus=0)
-        def gpu_of_bundle() -> int:
-            return int(ray.get_gpu_ids()[0])      # Ray reports physical ids (Miles' InfoActor)
-        ids = ray.get([gpu_of_bundle.options(scheduling_strategy=PlacementGroupSchedulingStrategy(
-            pg, placement_group_bundle_index=i)).remote() for i in range(lay.bundles)])
-        lay.physical_ids = ids
+
+    @ray.remote(num_cpus=0)
+    def bundle_facts(slot: int) -> tuple[str, int, int, list[int]]:
+        from harness.runner.host import free_port, node_ip
+        ip = node_ip()
+        gpu = int(ray.get_gpu_ids()[0]) if use_gpus else slot     # Ray reports physical ids (Miles' InfoActor)
+        return ip, free_port(host=ip), gpu, visible_devices()
+    facts = ray.get([bundle_facts.options(num_gpus=1 if use_gpus else 0, scheduling_strategy=strategy(pg, i)).remote(i)
+                     for i in range(lay.bundles)])
+    lay.node_ips, lay.ports, lay.physical_ids, lay.visible = (list(x) for x in zip(*facts))
     return pg
 
 
@@ -116,8 +161,9 @@ def strategy(pg, bundle_index: int):
 
 def actor_options(pg, bundle_index: int, share: float, use_gpus: bool, env: dict[str, str] | None = None) -> dict:
     """Fractional CPU (and GPU) of a bundle, NOSET visible devices (the actor sees every GPU of the node), plus `env`."""
+    passed = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     opts = {"num_cpus": share, "scheduling_strategy": strategy(pg, bundle_index),
-            "runtime_env": {"env_vars": {**NOSET_ENV, **(env or {})}}}
+            "runtime_env": {"env_vars": {**passed, **NOSET_ENV, **(env or {})}}}
     if use_gpus:
         opts["num_gpus"] = share
     return opts

@@ -28,7 +28,7 @@ from multiprocessing.reduction import ForkingPickler
 import torch.multiprocessing  # noqa: F401 - registers torch's reductions with ForkingPickler
 
 from harness.runner import events
-from harness.runner.host import free_port
+from harness.runner.host import free_port, node_ip
 
 _SAFE_MODULES = {"torch", "torch.multiprocessing.reductions", "torch.storage", "torch._utils", "collections",
                  "torch._tensor"}
@@ -197,12 +197,13 @@ class BroadcastSync:
     def __init__(self, client, engine_tp: int, backend: str, group_name: str = "weight_update_group") -> None:
         self.client = client
         self.group_name = group_name
-        port = free_port()
+        master = node_ip()          # the trainer's node: the engine may run on another one
+        port = free_port(host=master)
         reply: dict = {}
         thread = threading.Thread(target=lambda: reply.update(client.init_weights_update_group(
-            "127.0.0.1", port, 1, engine_tp + 1, group_name, backend)))
+            master, port, 1, engine_tp + 1, group_name, backend)))
         thread.start()
-        self.group = custom_group(backend, "127.0.0.1", port, 0, engine_tp + 1, group_name)
+        self.group = custom_group(backend, master, port, 0, engine_tp + 1, group_name)
         thread.join()
         if not reply.get("success", False):
             raise RuntimeError(f"init_weights_update_group failed: {reply.get('message')}")

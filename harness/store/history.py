@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS runs (
     fingerprint TEXT NOT NULL,
     verdict TEXT NOT NULL,
     run_dir TEXT,
-    recorded REAL NOT NULL
+    recorded REAL NOT NULL,
+    duration_s REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_run_id ON runs(run_id);
 CREATE TABLE IF NOT EXISTS samples (
@@ -75,6 +76,8 @@ class HistoryStore:
             self.db.executescript(_SCHEMA_SQL)
             if "rep" not in [c[1] for c in self.db.execute("PRAGMA table_info(samples)")]:   # a pre-repeat file
                 self.db.execute("ALTER TABLE samples ADD COLUMN rep INTEGER NOT NULL DEFAULT 0")
+            if "duration_s" not in [c[1] for c in self.db.execute("PRAGMA table_info(runs)")]:   # a pre-shard file
+                self.db.execute("ALTER TABLE runs ADD COLUMN duration_s REAL NOT NULL DEFAULT 0")
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: cannot open the history database ({exc}); move it aside or restore it "
                                "(colobench history export/import)") from None
@@ -83,7 +86,8 @@ class HistoryStore:
         self.db.close()
 
     def record_run(self, run_id: str, scenario_id: str, sglang: str | None, bucket: str, fingerprint: dict[str, Any],
-                   verdict: str, repetitions: list[dict[str, list[float]]], run_dir: str = "") -> int:
+                   verdict: str, repetitions: list[dict[str, list[float]]], run_dir: str = "",
+                   duration_s: float = 0.0) -> int:
         """One scenario run and all its samples (by repetition), in one transaction. Non-finite values are refused."""
         for values in repetitions:
             for metric, vals in values.items():
@@ -94,10 +98,10 @@ class HistoryStore:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 cur = self.db.execute(
-                    "INSERT INTO runs(run_id, scenario_id, identity, sglang, bucket, fingerprint, verdict, run_dir, recorded)"
-                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO runs(run_id, scenario_id, identity, sglang, bucket, fingerprint, verdict, run_dir,"
+                    " recorded, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (run_id, scenario_id, identity(scenario_id), sglang, bucket, json.dumps(fingerprint, sort_keys=True),
-                     verdict, run_dir, time.time()))
+                     verdict, run_dir, time.time(), float(duration_s)))
                 row = cur.lastrowid
                 self.db.executemany("INSERT INTO samples(run_row, metric, value, rep) VALUES (?,?,?,?)",
                                     [(row, m, float(v), rep) for rep, values in enumerate(repetitions)
@@ -141,6 +145,67 @@ class HistoryStore:
         rows = self.db.execute(sql + (" WHERE run_id = ?" if run_id else "") + " ORDER BY id", (run_id,) if run_id else ())
         keys = ("row", "run_id", "scenario_id", "sglang", "bucket", "verdict", "fingerprint", "run_dir")
         return [dict(zip(keys, r)) for r in rows]
+
+    def durations(self, last: int = 5) -> dict[str, float]:
+        """{scenario identity: median duration of its last `last` recorded runs} (shards are balanced by it)."""
+        seen: dict[str, list[float]] = {}
+        for sid, d in self.db.execute("SELECT scenario_id, duration_s FROM runs WHERE duration_s > 0 ORDER BY id DESC"):
+            kept = seen.setdefault(identity(sid), [])
+            if len(kept) < last:
+                kept.append(d)
+        return {k: sorted(v)[len(v) // 2] for k, v in seen.items()}
+
+    def export_rows(self) -> list[dict[str, Any]]:
+        """Every run (with its samples), trust mark and interrupt mark, as JSON-ready rows (`colobench history export`)."""
+        cols = ("id", "run_id", "scenario_id", "sglang", "bucket", "fingerprint", "verdict", "run_dir", "recorded",
+                "duration_s")
+        samples: dict[int, list] = {}
+        for row, metric, value, rep in self.db.execute("SELECT run_row, metric, value, rep FROM samples ORDER BY rowid"):
+            samples.setdefault(row, []).append([metric, value, rep])
+        out: list[dict[str, Any]] = []
+        for r in self.db.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY id"):
+            row = dict(zip(cols, r))
+            out.append({"kind": "run", **{k: v for k, v in row.items() if k != "id"}, "samples": samples.get(row["id"], [])})
+        out += [{"kind": "trust", "run_id": a, "promoted": b, "revoked": c}
+                for a, b, c in self.db.execute("SELECT run_id, promoted, revoked FROM trust")]
+        out += [{"kind": "interrupted", "run_id": a, "at": b} for a, b in self.db.execute("SELECT run_id, at FROM interrupted")]
+        return out
+
+    def import_rows(self, rows: list[dict[str, Any]], where: str) -> int:
+        """Add exported rows; a run already here (same run id, scenario and time) is skipped. Returns runs added."""
+        added = 0
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                for i, r in enumerate(rows):
+                    kind = r.get("kind") if isinstance(r, dict) else None
+                    if kind == "run":
+                        key = (r["run_id"], r["scenario_id"], float(r["recorded"]))
+                        if self.db.execute("SELECT 1 FROM runs WHERE run_id = ? AND scenario_id = ? AND recorded = ?",
+                                           key).fetchone():
+                            continue
+                        if not all(isinstance(v, (int, float)) and math.isfinite(v) for _, v, _ in r["samples"]):
+                            raise ValueError("a non-finite sample")
+                        cur = self.db.execute(
+                            "INSERT INTO runs(run_id, scenario_id, identity, sglang, bucket, fingerprint, verdict, run_dir,"
+                            " recorded, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                            (r["run_id"], r["scenario_id"], identity(r["scenario_id"]), r.get("sglang"), r["bucket"],
+                             r["fingerprint"], r["verdict"], r.get("run_dir", ""), key[2], float(r.get("duration_s", 0))))
+                        self.db.executemany("INSERT INTO samples(run_row, metric, value, rep) VALUES (?,?,?,?)",
+                                            [(cur.lastrowid, m, float(v), int(rep)) for m, v, rep in r["samples"]])
+                        added += 1
+                    elif kind == "trust":
+                        self.db.execute("INSERT OR REPLACE INTO trust(run_id, promoted, revoked) VALUES (?,?,?)",
+                                        (r["run_id"], r.get("promoted"), r.get("revoked")))
+                    elif kind == "interrupted":
+                        self.db.execute("INSERT OR REPLACE INTO interrupted(run_id, at) VALUES (?,?)", (r["run_id"], r["at"]))
+                    else:
+                        raise ValueError(f"row {i + 1}: unknown kind {kind!r}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HistoryError(f"{where}: not a colobench history export ({exc}); nothing imported") from None
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: cannot import {where}: {exc}") from None
+        return added
 
     def mark_interrupted(self, run_id: str) -> None:
         """The run was stopped by SIGINT/SIGTERM: what it recorded is kept, and it says so."""

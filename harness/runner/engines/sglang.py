@@ -40,22 +40,22 @@ def trainer_env() -> dict[str, str]:
 
 
 def reference_command(model_path: str, *, port: int, base_gpu_id: int, memory_saver: bool, seed: int = 0,
-                      python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
+                      host: str = "127.0.0.1", python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
     """(argv, env overrides) for the CPU reference engine (engines/reference.py), sglang's flag names."""
-    argv = [python, "-m", "harness.runner.engines.reference", "--model-path", model_path, "--host", "127.0.0.1",
+    argv = [python, "-m", "harness.runner.engines.reference", "--model-path", model_path, "--host", host,
             "--port", str(port), "--base-gpu-id", str(base_gpu_id), "--seed", str(seed)]
     return argv + (["--enable-memory-saver"] if memory_saver else []), {}
 
 
 def server_command(model_path: str, version: tuple[int, ...], *, tp: int, ep: int, port: int, nccl_port: int,
                    base_gpu_id: int, memory_saver: bool, custom_all_reduce: str, engine_args: dict[str, Any],
-                   seed: int = 0, python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
+                   seed: int = 0, host: str = "127.0.0.1", python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
     """(argv, env overrides) for `python -m sglang.launch_server`."""
     graph_in_saver = memory_saver and str(engine_args.get("memory_saver_cuda_graph", True)).lower() in ("1", "true")
     argv = [python, "-m", "sglang.launch_server", "--model-path", model_path, "--load-format", "dummy",
             "--skip-tokenizer-init", "--tp-size", str(tp), "--ep-size", str(ep), "--base-gpu-id", str(base_gpu_id),
             "--gpu-id-step", "1", "--mem-fraction-static", str(engine_args.get("mem_fraction_static", 0.5)),
-            "--host", "127.0.0.1", "--port", str(port), "--nccl-port", str(nccl_port), "--log-level", "info",
+            "--host", host, "--port", str(port), "--nccl-port", str(nccl_port), "--log-level", "info",
             "--attention-backend", str(engine_args.get("attention_backend", "triton")),
             "--sampling-backend", str(engine_args.get("sampling_backend", "pytorch")),
             "--random-seed", str(seed), "--skip-server-warmup", "--trust-remote-code"]

@@ -38,7 +38,8 @@ class TrainerSpec:
     engine_base: int = 0        # the engine's base_gpu_id
     rank: int = 0
     world: int = 1
-    master_port: int = 0        # torch.distributed rendezvous of several ranks (megatron)
+    master_addr: str = "127.0.0.1"   # torch.distributed rendezvous of several ranks (megatron): rank 0's node
+    master_port: int = 0
     tp: int = 1
     ep: int = 1
 

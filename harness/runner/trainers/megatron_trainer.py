@@ -104,7 +104,7 @@ class MegatronTrainer(Trainer):
         if self.shape.experts:
             tp = 1                     # MoE with TP > 1 needs sequence parallelism (see the module docstring)
         dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", rank=rank, world_size=world,
-                                init_method=f"tcp://127.0.0.1:{spec.master_port}", timeout=timedelta(seconds=300))
+                                init_method=f"tcp://{spec.master_addr}:{spec.master_port}", timeout=timedelta(seconds=300))
         parallel_state.initialize_model_parallel(tensor_model_parallel_size=tp, expert_model_parallel_size=ep,
                                                  expert_tensor_parallel_size=1)
         if self.device.type == "cuda":
