@@ -33,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", default="history", metavar="SPEC",
                     help="baseline of relative gates: history, run:RUN_ID, version:V, none (as colobench run)")
     group.addoption("--no-history", action="store_true", help="do not record scenario runs in the history")
+    group.addoption("--ray-address", default=None, metavar="ADDR",
+                    help="attach to this Ray cluster (or `env`: $RAY_ADDRESS) instead of one per scenario")
     group.addoption("--shard", default=None, metavar="I/N",
                     help="only shard I of N of the scenarios, balanced by past durations (as colobench run --shard)")
 
@@ -217,7 +219,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         config.stash[_SESSION] = sess.open_session(
             Path(config.getoption("--report-dir")), run_id, baseline=config.getoption("--baseline"),
             keep_history=not config.getoption("--no-history"), retries=config.getoption("--colobench-retries"),
-            title=f"pytest {run_id}")
+            title=f"pytest {run_id}", ray_address=config.getoption("--ray-address"))
     except ColobenchError as exc:
         raise pytest.UsageError(f"colobench: {exc}") from None
     interrupt_on_sigterm()

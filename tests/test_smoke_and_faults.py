@@ -106,7 +106,7 @@ def test_port_in_use_is_infra_and_retried(write_matrix, tmp_path):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        s = fault_scenario(write_matrix, f"tag: port, engine_args: {{port: {port}}}")
+        s = fault_scenario(write_matrix, f"tag: port, network: host, engine_args: {{port: {port}}}")
         res = run(s, tmp_path, retries=1)
     assert res.verdict == Verdict.INFRA_ERROR and "port-in-use" in res.reason
     assert len(res.attempts) == 1
@@ -121,3 +121,40 @@ def test_stale_ray_session_and_address_do_not_leak_in(write_matrix, tmp_path, mo
     res = run(fault_scenario(write_matrix, "tag: stale"), tmp_path)
     assert res.verdict == Verdict.PASS, res.reason
     assert not list((tmp_path / "ray").glob("session_2*_*_*_*")) or stale.exists()
+
+
+def test_nothing_of_the_run_listens_outside_loopback(write_matrix, tmp_path):
+    """Ray's GCS, raylet and workers bind 0.0.0.0 whatever the node IP; the runner's own network namespace (its only
+    interface loopback) keeps every listener of the run off the host's interfaces, shown with ss from inside it."""
+    import subprocess
+    import threading
+    import time
+    from harness.run import launch
+    if not launch.can_isolate_network():
+        pytest.skip("this host allows no network namespace (unshare/ip missing or not root)")
+    s = fault_scenario(write_matrix, "tag: listen, fault: {kind: hang}", timeout=60)
+    done = []
+    thread = threading.Thread(target=lambda: done.append(run(s, tmp_path)))
+    thread.start()
+    folder = tmp_path / "runs" / s.id
+    deadline = time.time() + 50
+    while time.time() < deadline and "generate_done" not in ((folder / "events.jsonl").read_text()
+                                                             if (folder / "events.jsonl").exists() else ""):
+        time.sleep(0.5)
+    needle = f"COLOBENCH_RUN_DIR={folder}".encode()
+    ours = []
+    for entry in __import__("pathlib").Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and needle in (entry / "environ").read_bytes().split(b"\0"):
+                ours.append(entry.name)
+        except OSError:
+            pass
+    host_view = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    inside = subprocess.run(["nsenter", "-t", ours[0], "-n", "ss", "-ltnpH"], capture_output=True, text=True).stdout
+    interfaces = subprocess.run(["nsenter", "-t", ours[0], "-n", "ip", "-o", "addr"], capture_output=True, text=True).stdout
+    thread.join()
+    assert done and done[0].verdict == Verdict.REGRESSED and "isolated" in done[0].properties["network"]
+    assert not any(f"pid={pid}," in host_view for pid in ours)            # nothing of the run on the host's network
+    listeners = [line.split()[3] for line in inside.splitlines()]
+    assert len(listeners) >= 3, inside                                    # GCS, raylet, the engine at least
+    assert {line.split()[1] for line in interfaces.splitlines()} == {"lo"}, interfaces

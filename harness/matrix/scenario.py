@@ -133,6 +133,8 @@ def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str
         return "the reference engine does not use sglang: leave the sglang axis out or null"
     if axes["engine"] == "sglang" and axes["sglang"] is None and not settings.get("runner"):
         return "engine sglang needs an sglang version (or 'current')"
+    if settings.get("nodes") == "spread" and axes["colocate"]:
+        return "nodes: spread puts engine and trainer on different nodes; a colocated scenario shares one node"
     if axes["trainer"] == "megatron" and axes["cp"] > 1:
         return "cp>1 needs TransformerEngine's context-parallel attention; the megatron trainer uses the local spec"
     if model.kind == "hf" and settings.get("runner") is None:

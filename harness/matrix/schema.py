@@ -247,6 +247,10 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "tag": (None, lambda v: None if v is None or (isinstance(v, str) and v and v.replace("-", "").isalnum()) else
             f"expected letters, digits and dashes, got {v!r}"),
     "batch": ({"prompts": 4, "prompt_len": 8, "max_new_tokens": 16}, _check_batch),
+    # split placement across nodes: STRICT_SPREAD, one node per bundle (engine and trainer on different nodes)
+    "nodes": ("one", lambda v: None if v in ("one", "spread") else f"expected one or spread, got {v!r}"),
+    # the built-in runner's own network namespace (loopback only) where the host allows it; host: the host's network
+    "network": ("isolated", lambda v: None if v in ("isolated", "host") else f"expected isolated or host, got {v!r}"),
     "markers": ((), lambda v: None if isinstance(v, list) and all(isinstance(x, str) and x.isidentifier() for x in v)
                 else "expected a list of marker names"),
 }

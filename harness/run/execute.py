@@ -37,6 +37,7 @@ class Options:
     baseline: BaselineFn | None = None
     on_event: Callable[[Scenario, dict], None] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    ray_address: str | None = None      # attach the runner to this Ray cluster instead of starting its own
 
 
 def rules_for(scenario: Scenario) -> tuple[list[dict], dict[str, dict]]:
@@ -59,11 +60,18 @@ def _argv(scenario: Scenario, scenario_json: Path, run_dir: Path, python: str) -
     return out
 
 
-def _prepare(scenario: Scenario, run_dir: Path, lease: gpus.Lease) -> Path:
+def _isolate(scenario: Scenario, options: Options) -> bool:
+    """The built-in runner with a cluster of its own runs in its own network namespace, where the host allows it
+    (`network: host` opts out: a scenario that must meet the host's ports)."""
+    return (scenario.settings.get("network") == "isolated" and not scenario.settings.get("runner")
+            and options.ray_address is None and launch.can_isolate_network())
+
+
+def _prepare(scenario: Scenario, run_dir: Path, lease: gpus.Lease, ray_address: str | None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=False, mode=0o750)
     doc = scenario.to_json()
     doc["runtime"] = {"run_dir": str(run_dir), "cuda_visible_devices": lease.cuda_visible_devices if scenario.needs_gpu else "",
-                      "leased_gpus": lease.gpus}
+                      "leased_gpus": lease.gpus, "ray_address": ray_address}
     path = run_dir / "scenario.json"
     path.write_text(json.dumps(doc, indent=1))
     return path
@@ -192,13 +200,16 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
         try:
             python = options.python(scenario)         # after the lease: a skipped row never builds an environment
             props["python"] = python
-            scenario_json = _prepare(scenario, run_dir, lease)
+            scenario_json = _prepare(scenario, run_dir, lease, options.ray_address)
             env_extra = {**options.extra_env, **{k: str(v) for k, v in scenario.settings.get("env", {}).items()}}
             runner = scenario.settings.get("runner") or {}
             env_extra.update({k: str(v) for k, v in runner.get("env", {}).items()})
             env = launch.runner_env(env_extra, lease.cuda_visible_devices if scenario.needs_gpu else "",
                                     run_dir, uuid.uuid4().hex)
             argv = _argv(scenario, scenario_json, run_dir, python)
+            props["network"] = "host"
+            if _isolate(scenario, options):
+                argv, props["network"] = launch.isolated(argv), "isolated (own namespace, loopback only)"
             cwd = Path(runner["cwd"]) if runner.get("cwd") else None
             on_event = (lambda e: options.on_event(scenario, e)) if options.on_event else None
             memory_before = gpus.memory_used_mib(lease.gpus)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -134,6 +135,24 @@ def ray_temp(token: str) -> str:
     """A short path (Ray's socket paths must stay short) the runner's Ray cluster uses and the harness removes;
     under COLOBENCH_RAY_TEMP_ROOT where /tmp will not do."""
     return os.path.join(os.environ.get("COLOBENCH_RAY_TEMP_ROOT") or "/tmp", f"cb-ray-{token[:12]}")
+
+
+@functools.cache
+def can_isolate_network() -> bool:
+    """Whether this host lets a runner start in a network namespace of its own (root, unshare and ip present)."""
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        return False
+    try:
+        return subprocess.run(["unshare", "--net", "--", "ip", "link", "set", "lo", "up"], capture_output=True,
+                              timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def isolated(argv: list[str]) -> list[str]:
+    """argv run in a network namespace whose only interface is loopback: whatever Ray's servers bind (its GCS,
+    raylet and workers listen on 0.0.0.0 whatever the node IP), nothing of the run is reachable from outside."""
+    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "colobench-net", *argv]
 
 
 def _stack_dump(pid: int, run_dir: Path) -> str | None:

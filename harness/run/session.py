@@ -10,6 +10,7 @@ rewritten after every scenario, and an honest end when interrupted.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import time
@@ -59,6 +60,17 @@ def baseline_provider(spec: str, store: history.HistoryStore | None, bucket: str
     if kind == "run":
         return lambda s: store.scenarios_of_run(value).get(history.identity(s.id), [])
     return lambda s: store.scenarios_of_version(value, bucket).get(history.identity(s.id), [])
+
+
+def ray_address_of(spec: str | None) -> str | None:
+    """--ray-address: an address (`10.0.0.1:6379`, `ray://...`), or `env` for $RAY_ADDRESS. A RAY_ADDRESS merely
+    present in the environment is never used on its own: a stale one must not hijack the owned cluster."""
+    if not spec:
+        return None
+    address = os.environ.get("RAY_ADDRESS", "") if spec == "env" else spec
+    if not address or any(c.isspace() or c == "\0" for c in address):
+        raise ColobenchError(f"--ray-address {spec!r}: expected HOST:PORT, ray://HOST:PORT, or env with RAY_ADDRESS set")
+    return address
 
 
 def recorder(store: history.HistoryStore, run_id: str) -> Callable[[Scenario, ScenarioResult], None]:
@@ -128,13 +140,13 @@ class Session:
 
 def open_session(reports_dir: Path, run_id: str | None = None, *, baseline: str = "history", keep_history: bool = True,
                  wheelhouse: Path | None = None, retries: int = 1, title: str | None = None,
-                 python: Callable[[Scenario], str] | None = None) -> Session:
+                 python: Callable[[Scenario], str] | None = None, ray_address: str | None = None) -> Session:
     """The one wiring of a run: run folder, python per scenario, the baseline provider and the history recorder."""
     baseline_provider(baseline, None, "")          # a bad spec is refused before anything else happens
     store = history.HistoryStore(reports_dir / "history.sqlite") if keep_history else None
     run_dir = make_run_dir(reports_dir, run_id)
     bucket = fingerprint.bucket(fingerprint.collect(sys.executable)) if store and baseline != "none" else ""
     options = execute.Options(python=python or envs.python_resolver(wheelhouse), infra_retries=retries,
-                              baseline=baseline_provider(baseline, store, bucket))
+                              baseline=baseline_provider(baseline, store, bucket), ray_address=ray_address_of(ray_address))
     return Session(run_dir, options, record=recorder(store, run_dir.name) if store else None,
                    title=title or f"colobench run {run_dir.name}", store=store)

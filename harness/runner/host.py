@@ -14,8 +14,14 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 
+LOOPBACK_ENV = "COLOBENCH_LOOPBACK"     # set in a cluster the run owns: one machine, so every address is 127.0.0.1
+
+
 def node_ip() -> str:
-    """This node's address as Ray knows it (127.0.0.1 in the cluster a run owns; the node IP in an attached cluster)."""
+    """This node's address: 127.0.0.1 in the cluster a run owns (Ray would pick the machine's own IP even when told
+    127.0.0.1), the node IP as Ray knows it in an attached cluster."""
+    if os.environ.get(LOOPBACK_ENV):
+        return "127.0.0.1"
     try:
         import ray
         if ray.is_initialized():

@@ -253,6 +253,7 @@ class Run:
             pg = cluster.placement_group(lay, self.use_gpus, spread=self.settings.get("nodes") == "spread")
             events.emit("placement", bundles=lay.bundles, trainer_bundles=lay.trainer_bundles,
                         engine_bundles=lay.engine_bundles, physical_ids=lay.physical_ids, nodes=lay.node_ips,
+                        node_ids=lay.node_ids,
                         visible=lay.visible, attached=bool(runtime.get("ray_address")))
             try:
                 url = self.launch_engine(lay, pg)

@@ -27,6 +27,7 @@ NOSET_ENV = {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 # what every actor must see wherever it runs: the run's event stream, token and time origin, and the socket
 # interfaces NCCL and Gloo should use across nodes
 PASSED_ENV = ("COLOBENCH_EVENTS", "COLOBENCH_RUN_DIR", "COLOBENCH_TOKEN", "COLOBENCH_T0", "COLOBENCH_TRAINER_SITE",
+              "COLOBENCH_LOOPBACK",
               "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA", "NCCL_IB_DISABLE", "NCCL_NVLS_ENABLE",
               "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS", "PYTHONPATH")
 TRAINER_SHARE = 0.4
@@ -44,6 +45,7 @@ class Layout:
     node_ips: list[str] = field(default_factory=list)       # bundle -> its node's IP
     ports: list[int] = field(default_factory=list)          # bundle -> a port free on its node
     visible: list[list[int]] = field(default_factory=list)  # bundle -> its node's CUDA_VISIBLE_DEVICES
+    node_ids: list[str] = field(default_factory=list)       # bundle -> its Ray node id
 
 
 def layout(colocate: bool, engine_gpus: int, trainer_gpus: int, engines: int = 1) -> Layout:
@@ -56,7 +58,7 @@ def layout(colocate: bool, engine_gpus: int, trainer_gpus: int, engines: int = 1
         offset = trainer_gpus
     return Layout(total, list(range(trainer_gpus)),
                   [list(range(offset + i * engine_gpus, offset + (i + 1) * engine_gpus)) for i in range(engines)],
-                  list(range(total)), ["127.0.0.1"] * total, [0] * total, [[] for _ in range(total)])
+                  list(range(total)), ["127.0.0.1"] * total, [0] * total, [[] for _ in range(total)], [""] * total)
 
 
 def visible_devices() -> list[int]:
@@ -102,6 +104,8 @@ class RayCluster:
 
     def __enter__(self) -> "RayCluster":
         import ray
+        if not self.address:
+            os.environ["COLOBENCH_LOOPBACK"] = "1"       # host.node_ip(): every address of an owned cluster is local
         env = {"env_vars": {k: os.environ[k] for k in PASSED_ENV if k in os.environ}}
         if self.address:
             ray.init(address=self.address, namespace=f"colobench-{os.environ.get('COLOBENCH_TOKEN', os.getpid())}",
@@ -142,14 +146,14 @@ def placement_group(lay: Layout, use_gpus: bool, spread: bool = False):
     ray.get(pg.ready(), timeout=120)
 
     @ray.remote(num_cpus=0)
-    def bundle_facts(slot: int) -> tuple[str, int, int, list[int]]:
+    def bundle_facts(slot: int) -> tuple[str, int, int, list[int], str]:
         from harness.runner.host import free_port, node_ip
         ip = node_ip()
         gpu = int(ray.get_gpu_ids()[0]) if use_gpus else slot     # Ray reports physical ids (Miles' InfoActor)
-        return ip, free_port(host=ip), gpu, visible_devices()
+        return ip, free_port(host=ip), gpu, visible_devices(), ray.get_runtime_context().get_node_id()
     facts = ray.get([bundle_facts.options(num_gpus=1 if use_gpus else 0, scheduling_strategy=strategy(pg, i)).remote(i)
                      for i in range(lay.bundles)])
-    lay.node_ips, lay.ports, lay.physical_ids, lay.visible = (list(x) for x in zip(*facts))
+    lay.node_ips, lay.ports, lay.physical_ids, lay.visible, lay.node_ids = (list(x) for x in zip(*facts))
     return pg
 
 
