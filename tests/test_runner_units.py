@@ -67,15 +67,18 @@ def test_custom_all_reduce_switch_per_version():
 
 def test_base_gpu_id_is_the_local_index_under_remapped_visible_devices():
     lay = placement.layout(colocate=True, engine_gpus=2, trainer_gpus=2)
-    lay.physical_ids = [1, 0]                                   # CUDA_VISIBLE_DEVICES=1,0
-    assert placement.base_gpu_id(lay, 0, [1, 0]) == 0
-    assert placement.base_gpu_id(lay, 0, [1, 0], mode="physical") == 1
+    lay.physical_ids = [1, 0]                                   # CUDA_VISIBLE_DEVICES=1,0 on the engine's node
+    lay.visible = [[1, 0], [1, 0]]
+    assert placement.base_gpu_id(lay, 0) == 0
+    assert placement.base_gpu_id(lay, 0, mode="physical") == 1
+    assert [placement.local_index(lay, b) for b in (0, 1)] == [0, 1]
     split = placement.layout(colocate=False, engine_gpus=1, trainer_gpus=1)
     assert split.engine_bundles == [[1]] and split.trainer_bundles == [0]
     lay4 = placement.layout(True, 4, 4)
     lay4.physical_ids = [1, 2, 3, 4]
+    lay4.visible = [[4, 5, 6, 7]] * 4
     with pytest.raises(RuntimeError, match="GPU id 1 is not valid under CUDA_VISIBLE_DEVICES=4,5,6,7"):
-        placement.base_gpu_id(lay4, 0, [4, 5, 6, 7])
+        placement.base_gpu_id(lay4, 0)
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,8 @@ def test_a_skipped_row_never_builds_an_environment(tmp_path, write_matrix, monke
 def test_bad_run_id_and_corrupted_history_are_one_line_errors_before_anything_runs(tmp_path):
     with pytest.raises(Exception, match="--run-id '../../etc': expected letters"):
         session.open_session(tmp_path, "../../etc")
+    assert not (tmp_path / "history.sqlite").exists() and not (tmp_path / "runs").exists()
     (tmp_path / "history.sqlite").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(Exception, match="cannot open the history database"):
         session.open_session(tmp_path, "ok")
+    assert not (tmp_path / "runs").exists()

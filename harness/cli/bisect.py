@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-drop", help="with --metric: bad when it drops more than this (e.g. 10%%)")
     p.add_argument("--max-rise", help="with --metric: bad when it rises more than this (e.g. 10%%)")
     p.add_argument("--wheelhouse", metavar="DIR", help="offline wheels for the environments")
+    p.add_argument("--system-site", action="store_true", help="environments see the system's packages (a GPU host's torch)")
 
 
 def _scenario(args: argparse.Namespace) -> Scenario:
@@ -79,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
         available = args.versions.split(",") if args.versions else bisect.index_versions()
         candidates = bisect.versions_between(args.good, args.bad, [v.strip() for v in available])
         label = lambda c: c  # noqa: E731
-    resolve = envs.python_resolver(wheelhouse)
+    resolve = envs.python_resolver(wheelhouse, args.system_site)
 
     def probe_scenario(candidate: str) -> Scenario:
         axes = dict(scenario.axes) if repo else {**scenario.axes, "sglang": candidate}

@@ -19,6 +19,8 @@ def add_matrix(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", default=str(models.DEFAULT_PATH), metavar="PATH", help="models registry (default: models.yaml)")
     p.add_argument("--sglang", metavar="VERSION", help="run sglang-engine scenarios against this version")
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="select scenarios, pytest style: 'tp2 and arv2'")
+    p.add_argument("--gpus", type=non_negative_int, metavar="N", help="only scenarios that lease exactly N GPUs "
+                   "(route rows to runners by GPU count; 0: the CPU rows)")
     p.add_argument("--shard", metavar="I/N", help="only shard I of N of the selection, balanced by past durations "
                    "(from the history in --reports-dir)")
 
@@ -46,6 +48,8 @@ def load_selection(args: argparse.Namespace) -> scenario.Matrix:
         files += scenario.matrix_files(target)
     matrix = scenario.load_many(files, models.load(args.models), sglang=args.sglang)
     matrix.scenarios = scenario.select(matrix.scenarios, args.keyword)
+    if args.gpus is not None:
+        matrix.scenarios = [s for s in matrix.scenarios if s.gpus_to_lease == args.gpus]
     if args.shard:
         shard.parse(args.shard)
         matrix.scenarios = shard.pick(matrix.scenarios, args.shard, shard.past_durations(Path(args.reports_dir), matrix.scenarios))

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-history", action="store_true", help="do not record this run in reports/history.sqlite")
     p.add_argument("--bisect-exit-codes", action="store_true", help="exit 0 good, 1 bad, 125 skip (for git bisect run)")
     p.add_argument("--wheelhouse", metavar="DIR", help="offline wheels for creating version environments")
+    p.add_argument("--system-site", action="store_true", help="version environments see the system's packages (a GPU "
+                   "host's torch): the same environment `colobench env create V --system-site` built")
     p.add_argument("--ray-address", metavar="ADDR", help="attach to this Ray cluster (or `env`: $RAY_ADDRESS) instead of "
                    "starting one per scenario; the cluster is left running")
     p.add_argument("--inject", metavar="KIND[:VALUE]",
@@ -53,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
     sess = session.open_session(Path(args.reports_dir), args.run_id, baseline=args.baseline,
                                 keep_history=not args.no_history, retries=args.retries,
                                 wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
-                                ray_address=args.ray_address)
+                                ray_address=args.ray_address, system_site=args.system_site)
     print(f"colobench: {len(scenarios)} scenarios -> {sess.run_dir}", file=sys.stderr)
     results = ab.run_ab(sess, scenarios, variants) if args.ab else sess.run(scenarios)
     summary.append_step_summary((sess.run_dir / "summary.md").read_text())

@@ -83,16 +83,30 @@ def per_run_values(runs: list[dict[str, list[float]]], gates: dict[str, dict]) -
     return out
 
 
-def samples(events: list[dict]) -> dict[str, list[float]]:
-    """Every metric event's value, by name, in order. Non-numeric values become NaN (an error at gating)."""
+def samples(events: list[dict], warmup_steps: int = 0, perf: frozenset[str] = frozenset()) -> dict[str, list[float]]:
+    """Every metric event's value, by name, in order; a `perf` metric of a warm-up step (1..warmup_steps) is left
+    out (those steps are run and checked, never sampled). Non-numeric values become NaN (an error at gating)."""
     out: dict[str, list[float]] = {}
     for e in events:
         if e.get("event") != "metric" or not isinstance(e.get("name"), str):
+            continue
+        step = e.get("step")
+        if e["name"] in perf and isinstance(step, int) and 1 <= step <= warmup_steps:
             continue
         value = e.get("value")
         if isinstance(value, bool):
             value = float(value)
         out.setdefault(e["name"], []).append(float(value) if isinstance(value, (int, float)) else math.nan)
+    return out
+
+
+def spread(values: dict[str, list[float]]) -> dict[str, float]:
+    """Sample-level coefficient of variation (sd / |mean|) of each metric with two or more finite samples."""
+    out = {}
+    for name, vals in values.items():
+        finite = stats.finite(vals)
+        if len(finite) >= 2 and stats.mean(finite):
+            out[name] = round(stats.sd(finite) / abs(stats.mean(finite)), 4)
     return out
 
 

@@ -34,6 +34,7 @@ class ScenarioResult:
     error_lines: list[str] = field(default_factory=list)
     repetitions: list[dict[str, list[float]]] = field(default_factory=list)  # each run's samples when repeat > 1
     timings: dict[str, float] = field(default_factory=dict)        # engine start, first step, total (seconds)
+    cv: dict[str, float] = field(default_factory=dict)             # sample-level coefficient of variation per metric
 
     def runs(self) -> list[dict[str, list[float]]]:
         """Metric samples of each run behind this result (one run unless it was repeated)."""
@@ -61,7 +62,7 @@ class ScenarioResult:
                 raise ValueError(f"{key}: expected a string")
         for key, kind in (("metrics", dict), ("gates", list), ("milestones", list), ("attempts", list),
                           ("properties", dict), ("context", dict), ("error_lines", list), ("repetitions", list),
-                          ("timings", dict)):
+                          ("timings", dict), ("cv", dict)):
             if key in data and not isinstance(data[key], kind):
                 raise ValueError(f"{key}: expected a {kind.__name__}")
         args = {k: v for k, v in data.items() if k != "schema"}

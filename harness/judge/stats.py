@@ -8,7 +8,7 @@ Missing values are filtered once, by `finite`; every other function takes finite
 from __future__ import annotations
 
 import math
-from statistics import median
+from statistics import fmean, median, stdev
 
 
 def centre(values: list[float]) -> float:
@@ -16,6 +16,15 @@ def centre(values: list[float]) -> float:
     if not values:
         raise ValueError("centre of an empty sample")
     return float(median(values))
+
+
+def mean(values: list[float]) -> float:
+    return fmean(values)
+
+
+def sd(values: list[float]) -> float:
+    """Sample standard deviation (n - 1)."""
+    return stdev(values)
 
 
 def band(ref: float, rel: float, abs_floor: float = 0.0) -> tuple[float, float]:

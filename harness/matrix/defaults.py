@@ -28,6 +28,7 @@ class Metric:
     threshold: float     # relative change that counts as a change at all
     abs_floor: float     # ... and the absolute one, in the metric's unit
     key: bool
+    perf: bool           # a timing or throughput: not sampled in warm-up steps
 
 
 @cache
@@ -46,13 +47,17 @@ def metric_table() -> dict[str, Metric]:
         if row.get("better") not in ("higher", "lower") or threshold is None:
             raise ScenarioError(f"{yamlfile.where(PATH, row)}: metrics.{name}: need better: higher|lower and a threshold")
         out[name] = Metric(name, str(row.get("unit", "")), row["better"], threshold, float(row.get("abs_floor", 0.0)),
-                           bool(row.get("key", False)))
+                           bool(row.get("key", False)), bool(row.get("perf", False)))
     return out
 
 
 def metric(name: str) -> Metric:
     """The table's row, or a neutral one (lower is better, 5%) for a metric an external runner made up."""
-    return metric_table().get(name) or Metric(name, "", "lower", 0.05, 0.0, False)
+    return metric_table().get(name) or Metric(name, "", "lower", 0.05, 0.0, False, False)
+
+
+def perf_metrics() -> frozenset[str]:
+    return frozenset(m.name for m in metric_table().values() if m.perf)
 
 
 def key_metrics() -> tuple[str, ...]:

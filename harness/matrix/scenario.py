@@ -133,6 +133,9 @@ def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str
         return "the reference engine does not use sglang: leave the sglang axis out or null"
     if axes["engine"] == "sglang" and axes["sglang"] is None and not settings.get("runner"):
         return "engine sglang needs an sglang version (or 'current')"
+    warmup = settings.get("warmup_steps")
+    if warmup is not None and not settings.get("runner") and warmup >= settings["steps"]:
+        return f"warmup_steps={warmup} leaves no steady step of steps={settings['steps']} to sample"
     if settings.get("nodes") == "spread" and axes["colocate"]:
         return "nodes: spread puts engine and trainer on different nodes; a colocated scenario shares one node"
     if axes["trainer"] == "megatron" and axes["cp"] > 1:

@@ -235,6 +235,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     # sglang's /get_weights_by_name lists a whole tensor (about 40 s per check of a 1.3 GB model): large models may
     # check every Nth sync; the initial and the last sync are always checked
     "weights_check_every": (1, _check_positive_int),
+    # steps run and checked but never sampled for timings (the first rollout and train step pay JIT and allocator
+    # warm-up); None: 1 for the built-in runner, 0 for an external one
+    "warmup_steps": (None, lambda v: None if v is None or (is_int(v) and v >= 0) else f"expected an int >= 0, got {v!r}"),
     "repeat": (1, _check_positive_int),
     "gpus": (None, lambda v: None if v is None else _check_positive_int(v)),
     "expect": ("pass", _check_expect),

@@ -42,6 +42,8 @@ def _case(result: ScenarioResult, name: str) -> TestCase:
         finite = stats.finite(values)
         props[f"metric.{metric}"] = f"{stats.centre(finite):.6g}" if finite else "nan"
         props[f"metric.{metric}.samples"] = ",".join(f"{v:.6g}" for v in values)
+        if metric in result.cv:
+            props[f"metric.{metric}.cv"] = f"{result.cv[metric]:.4g}"
     if result.diagnosis:
         props["triage.signature"] = result.diagnosis["signature"]
         props["triage.layer"] = str(result.diagnosis.get("layer"))

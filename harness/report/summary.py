@@ -95,6 +95,10 @@ def summary_markdown(results: list[ScenarioResult], title: str = "colobench run"
     rows = [[r.scenario_id, ICON[r.verdict], f"{r.duration_s:.1f}", _timing_cell(r)] + [_metric_cell(r, m) for m in keys]
             for r in results]
     lines.append(tabulate(rows, headers=["scenario", "verdict", "s", "engine/step1 s"] + list(keys), tablefmt="github"))
+    spread = [[r.scenario_id] + [f"{r.cv[m]:.1%}" if m in r.cv else "" for m in keys] for r in results if r.cv]
+    if spread:
+        lines += ["", "Sample-level CV (sd / mean) of the steady-state samples:", "",
+                  tabulate(spread, headers=["scenario"] + list(keys), tablefmt="github")]
     problems = [r for r in results if r.verdict != Verdict.PASS or r.reason]
     if problems:
         lines += ["", "### Details"]

@@ -46,6 +46,12 @@ def rules_for(scenario: Scenario) -> tuple[list[dict], dict[str, dict]]:
     return defaults.rules_for(bool(s.get("runner")), s["steps"], s.get("milestones", ()), s.get("metrics", {}))
 
 
+def warmup_steps(scenario: Scenario) -> int:
+    """Steps whose timings are not sampled: the setting, else 1 for the built-in runner and 0 for an external one."""
+    value = scenario.settings.get("warmup_steps")
+    return value if value is not None else (0 if scenario.settings.get("runner") else 1)
+
+
 def _argv(scenario: Scenario, scenario_json: Path, run_dir: Path, python: str) -> list[str]:
     runner = scenario.settings.get("runner")
     if not runner:
@@ -130,7 +136,7 @@ def evidence(scenario: Scenario, res: launch.LaunchResult) -> Evidence:
 def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
     """Turn a finished launch into a verdict (relative gates wait for all repeats). Pure apart from triage's catalog."""
     rules, gates = rules_for(scenario)
-    values = metrics.samples(res.events)
+    values = metrics.samples(res.events, warmup_steps(scenario), defaults.perf_metrics())
     checked = milestones.evaluate(rules, res.events, res.lines)
     gated = metrics.evaluate(metrics.absolute(gates), values, None)
     diag = triage.diagnose(res.lines)
@@ -144,6 +150,7 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
         context=_context_event(res.events),
         error_lines=list(diag.context),
         timings=timings(res.events, res.duration_s),
+        cv=metrics.spread(values),
     )
 
 

@@ -34,10 +34,14 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
-def make_run_dir(reports_dir: Path, run_id: str | None = None) -> Path:
+def check_run_id(run_id: str | None) -> None:
     if run_id is not None and not schema.safe_name(run_id):
         raise ColobenchError(f"--run-id {run_id!r}: expected letters, digits, '.', '_', '+', '-' (it names a folder "
                              "under reports/runs)")
+
+
+def make_run_dir(reports_dir: Path, run_id: str | None = None) -> Path:
+    check_run_id(run_id)
     run_dir = reports_dir / "runs" / (run_id or new_run_id())
     try:
         run_dir.mkdir(parents=True, exist_ok=False, mode=0o750)
@@ -140,13 +144,15 @@ class Session:
 
 def open_session(reports_dir: Path, run_id: str | None = None, *, baseline: str = "history", keep_history: bool = True,
                  wheelhouse: Path | None = None, retries: int = 1, title: str | None = None,
-                 python: Callable[[Scenario], str] | None = None, ray_address: str | None = None) -> Session:
+                 python: Callable[[Scenario], str] | None = None, ray_address: str | None = None,
+                 system_site: bool = False) -> Session:
     """The one wiring of a run: run folder, python per scenario, the baseline provider and the history recorder."""
-    baseline_provider(baseline, None, "")          # a bad spec is refused before anything else happens
+    check_run_id(run_id)                           # bad input is refused before anything is opened or made
+    baseline_provider(baseline, None, "")
     store = history.HistoryStore(reports_dir / "history.sqlite") if keep_history else None
     run_dir = make_run_dir(reports_dir, run_id)
     bucket = fingerprint.bucket(fingerprint.collect(sys.executable)) if store and baseline != "none" else ""
-    options = execute.Options(python=python or envs.python_resolver(wheelhouse), infra_retries=retries,
+    options = execute.Options(python=python or envs.python_resolver(wheelhouse, system_site), infra_retries=retries,
                               baseline=baseline_provider(baseline, store, bucket), ray_address=ray_address_of(ray_address))
     return Session(run_dir, options, record=recorder(store, run_dir.name) if store else None,
                    title=title or f"colobench run {run_dir.name}", store=store)

@@ -80,7 +80,7 @@ class Run:
         self.base = base
         standalone = self.axes["launch"] == "standalone"
         host = "127.0.0.1" if standalone else lay.node_ips[bundle]       # the node that owns the server
-        port = int(self.args.get("port") or (free_port() if standalone else lay.ports[bundle]))
+        port = int(self.args.get("port") or (free_port() if standalone else lay.ports[bundle][0]))
         argv, env_over = engine_command(self.scn, str(self.model_path), port, base, host)
         url = f"http://{host}:{port}"
         log_path = str(self.run_dir / "engine-0.log")
@@ -136,7 +136,7 @@ class Run:
                 lr=float(self.args.get("lr", 1e-3)), seed=int(self.args.get("seed", 0)), engine_url=url,
                 engine_kind=self.axes["engine"], engine_tp=self.axes["tp"], colocate=self.colocate, fault=self.fault,
                 local_rank=placement.local_index(lay, bundle), engine_base=self.base, rank=rank, world=len(bundles),
-                master_addr=lay.node_ips[first], master_port=lay.ports[first], tp=self.axes["tp"], ep=self.axes["ep"])
+                master_addr=lay.node_ips[first], master_port=lay.ports[first][1], tp=self.axes["tp"], ep=self.axes["ep"])
             options = placement.actor_options(pg, bundle, placement.TRAINER_SHARE, self.use_gpus,
                                               sglang.trainer_env() if self.axes["engine"] == "sglang" else None)
             self.trainers.append(ray.remote(cls).options(**options).remote(spec))
@@ -154,10 +154,14 @@ class Run:
 
     # --- the loop -----------------------------------------------------------------------------------------
     def record_sync(self, info: dict, step: int) -> None:
-        # the initial sync (step 0) also pays first-use costs (shared memory setup, NCCL/IPC init): its own metric
-        events.metric("weight_sync_s" if step else "initial_sync_s", info["seconds"], "s", step)
-        events.metric("weight_sync_bytes", info["bytes"], "B", step)
-        events.metric("weight_sync_gbps", info["bytes"] / max(info["seconds"], 1e-9) / 1e9, "GB/s", step)
+        # the initial sync (step 0) also pays first-use costs (shared memory setup, NCCL/IPC init): its own metric,
+        # never a weight_sync_* sample
+        if step:
+            events.metric("weight_sync_s", info["seconds"], "s", step)
+            events.metric("weight_sync_bytes", info["bytes"], "B", step)
+            events.metric("weight_sync_gbps", info["bytes"] / max(info["seconds"], 1e-9) / 1e9, "GB/s", step)
+        else:
+            events.metric("initial_sync_s", info["seconds"], "s", step)
         if info["weights_match"] is not None:
             events.metric("weights_match", 1.0 if info["weights_match"] else 0.0, "bool", step)
         events.emit("weight_sync_done", step=step, tensors=info["tensors"], posts=info["buckets"],
@@ -267,6 +271,12 @@ class Run:
                 self.stop_engine()
                 for actor in self.trainers + ([self.actor] if self.actor is not None else []):
                     _kill(actor)
+                try:
+                    brought = placement.collect_remote(pg, lay, str(self.run_dir))
+                    if brought:
+                        events.log(f"collected from other nodes: {', '.join(brought)}")
+                except Exception as exc:  # noqa: BLE001 - a node gone at the end must not hide the run's own error
+                    events.log(f"could not collect the other nodes' logs: {exc}")
 
 
 def _kill(actor) -> None:

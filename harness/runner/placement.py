@@ -43,7 +43,7 @@ class Layout:
     engine_bundles: list[list[int]]
     physical_ids: list[int] = field(default_factory=list)   # bundle -> physical GPU id (slot index on CPU)
     node_ips: list[str] = field(default_factory=list)       # bundle -> its node's IP
-    ports: list[int] = field(default_factory=list)          # bundle -> a port free on its node
+    ports: list[tuple[int, int]] = field(default_factory=list)   # bundle -> two ports free on its node (engine, rendezvous)
     visible: list[list[int]] = field(default_factory=list)  # bundle -> its node's CUDA_VISIBLE_DEVICES
     node_ids: list[str] = field(default_factory=list)       # bundle -> its Ray node id
 
@@ -58,7 +58,7 @@ def layout(colocate: bool, engine_gpus: int, trainer_gpus: int, engines: int = 1
         offset = trainer_gpus
     return Layout(total, list(range(trainer_gpus)),
                   [list(range(offset + i * engine_gpus, offset + (i + 1) * engine_gpus)) for i in range(engines)],
-                  list(range(total)), ["127.0.0.1"] * total, [0] * total, [[] for _ in range(total)], [""] * total)
+                  list(range(total)), ["127.0.0.1"] * total, [(0, 0)] * total, [[] for _ in range(total)], [""] * total)
 
 
 def visible_devices() -> list[int]:
@@ -146,15 +146,47 @@ def placement_group(lay: Layout, use_gpus: bool, spread: bool = False):
     ray.get(pg.ready(), timeout=120)
 
     @ray.remote(num_cpus=0)
-    def bundle_facts(slot: int) -> tuple[str, int, int, list[int], str]:
+    def bundle_facts(slot: int) -> tuple[str, tuple[int, int], int, list[int], str]:
         from harness.runner.host import free_port, node_ip
         ip = node_ip()
         gpu = int(ray.get_gpu_ids()[0]) if use_gpus else slot     # Ray reports physical ids (Miles' InfoActor)
-        return ip, free_port(host=ip), gpu, visible_devices(), ray.get_runtime_context().get_node_id()
+        first = free_port(host=ip)
+        second = next(p for p in iter(lambda: free_port(host=ip), None) if p != first)
+        return ip, (first, second), gpu, visible_devices(), ray.get_runtime_context().get_node_id()
     facts = ray.get([bundle_facts.options(num_gpus=1 if use_gpus else 0, scheduling_strategy=strategy(pg, i)).remote(i)
                      for i in range(lay.bundles)])
     lay.node_ips, lay.ports, lay.physical_ids, lay.visible, lay.node_ids = (list(x) for x in zip(*facts))
     return pg
+
+
+def collect_remote(pg, lay: Layout, run_dir: str) -> list[str]:
+    """Bring what actors on other nodes wrote into this node's run folder (its path on their node): logs copied,
+    events appended. A node that shares the folder (a marker file is visible there) has nothing to bring."""
+    import secrets
+    import ray
+    marker = f".colobench-node-{secrets.token_hex(4)}"
+    open(os.path.join(run_dir, marker), "w").close()
+
+    @ray.remote(num_cpus=0)
+    def files(folder: str, mark: str) -> dict[str, bytes]:
+        if not os.path.isdir(folder) or os.path.exists(os.path.join(folder, mark)):
+            return {}
+        return {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)
+                if name == "events.jsonl" or name.endswith(".log")}
+    mine = ray.get_runtime_context().get_node_id()
+    firsts = {node: i for i, node in reversed(list(enumerate(lay.node_ids))) if node and node != mine}
+    brought = []
+    try:
+        for node, bundle in firsts.items():
+            for name, data in ray.get(files.options(scheduling_strategy=strategy(pg, bundle)).remote(run_dir, marker),
+                                      timeout=120).items():
+                target = os.path.join(run_dir, name if name == "events.jsonl" else f"{node[:8]}-{name}")
+                with open(target, "ab") as fh:
+                    fh.write(data)
+                brought.append(f"{node[:8]}:{name}")
+    finally:
+        os.remove(os.path.join(run_dir, marker))
+    return brought
 
 
 def strategy(pg, bundle_index: int):

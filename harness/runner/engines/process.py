@@ -83,6 +83,7 @@ def make_engine_actor():
             self.engine: EngineProcess | None = None
 
         def start(self, argv: list[str], env_overrides: dict[str, str], log_path: str, url: str, base_gpu_id: int) -> dict:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)      # the run folder's path on this actor's node
             env = {**os.environ, **env_overrides}
             self.engine = EngineProcess(argv, env, log_path, url)
             pid = self.engine.start()
