@@ -17,9 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from harness import cli
-
 from harness.judge import metrics
-
 from harness.matrix import yamlfile
 
 MATRIX = str(Path(__file__).with_name("gate_selftest.yaml"))

@@ -28,9 +28,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.run import execute, session
-
 from harness.matrix import models, scenario
+from harness.run import execute, session
 
 BUCKET = 512 * 2**20
 
@@ -85,9 +84,10 @@ def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool,
     kv_cache + cuda_graph after it (untimed)."""
     import torch
     from safetensors.torch import load_file
-    from harness.runner.weight_sync import chunks
     from sglang.srt.utils import MultiprocessingSerializer
     from sglang.srt.utils.patch_torch import monkey_patch_torch_reductions
+
+    from harness.runner.weight_sync import chunks
     try:
         from sglang.srt.weight_sync.tensor_bucket import FlattenedTensorBucket
     except ImportError:

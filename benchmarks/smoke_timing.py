@@ -16,9 +16,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.run import execute, session
-
 from harness.matrix import models, scenario
+from harness.run import execute, session
 
 SMOKE = Path(__file__).resolve().parent.parent / "matrix" / "smoke.yaml"
 

@@ -21,6 +21,7 @@ import pytest
 _SESSION = pytest.StashKey[object]()
 _VERDICTS = pytest.StashKey[list]()
 _MATRIX = pytest.StashKey[object]()
+_RUN_ID = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -193,10 +194,10 @@ def _run_id(config: pytest.Config) -> str:
     worker_input = getattr(config, "workerinput", None)
     if worker_input is not None:
         return worker_input["colobench_run_id"]
-    if not hasattr(config, "_colobench_run_id"):
+    if _RUN_ID not in config.stash:
         from harness.run import session
-        config._colobench_run_id = os.environ.get("COLOBENCH_RUN_ID") or session.new_run_id()
-    return config._colobench_run_id
+        config.stash[_RUN_ID] = os.environ.get("COLOBENCH_RUN_ID") or session.new_run_id()
+    return config.stash[_RUN_ID]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -228,15 +229,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """On the xdist controller, merge the workers' run folders into one."""
     config = session.config
-    if getattr(config, "workerinput", None) is not None or not hasattr(config, "_colobench_run_id"):
+    if getattr(config, "workerinput", None) is not None or _RUN_ID not in config.stash:
         return
     from harness.errors import ColobenchError
     from harness.report import summary
     runs = Path(config.getoption("--report-dir")) / "runs"
-    parts = sorted(runs.glob(f"{config._colobench_run_id}-gw*"))
+    run_id = config.stash[_RUN_ID]
+    parts = sorted(runs.glob(f"{run_id}-gw*"))
     if parts:
         try:
-            summary.merge(parts, runs / config._colobench_run_id, f"pytest {config._colobench_run_id}")
+            summary.merge(parts, runs / run_id, f"pytest {run_id}")
         except ColobenchError:
             pass           # a worker that ran nothing has no results: nothing to merge
 

@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-
-from harness.store import history
-
 from harness.matrix import models
+from harness.store import history
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_RUNNER = REPO / "tests" / "fake_runner.py"

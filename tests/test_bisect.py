@@ -6,11 +6,10 @@ import textwrap
 
 import pytest
 
-from harness.study import bisect
-
-from harness.run import envs
-from harness.study.bisect import BAD, GOOD, SKIP, Probe
 from harness.errors import ColobenchError
+from harness.run import envs
+from harness.study import bisect
+from harness.study.bisect import BAD, GOOD, SKIP, Probe
 
 
 def fake(first_bad: int, skips=()):

@@ -4,16 +4,13 @@ import sys
 
 import pytest
 
-from harness.study import ab, compare
-
-from harness.run import execute
-
-from harness.store import history
-
-from harness.matrix import models, scenario
 from harness.errors import ColobenchError
-from harness.run.session import Session
 from harness.judge.verdict import Verdict
+from harness.matrix import models, scenario
+from harness.run import execute
+from harness.run.session import Session
+from harness.store import history
+from harness.study import ab, compare
 from tests.conftest import FAKE_RUNNER
 
 
@@ -21,9 +18,9 @@ def fill(store: history.HistoryStore):
     fp_a = {"gpu.name": "H200", "version.sglang": "0.5.11", "env": {"NCCL_NVLS_ENABLE": "0"}}
     fp_b = {"gpu.name": "H200", "version.sglang": "0.5.12", "env": {"NCCL_NVLS_ENABLE": "0"}}
     for i in range(6):
-        store.record_run("A", f"m.tp2.colocate.sglang-0.5.11", "0.5.11", "b", fp_a, "pass",
+        store.record_run("A", "m.tp2.colocate.sglang-0.5.11", "0.5.11", "b", fp_a, "pass",
                          [{"weight_sync_s": [0.40 + 0.01 * i], "rollout_tokens_per_s": [1000.0 + i]}])
-        store.record_run("B", f"m.tp2.colocate.sglang-0.5.12", "0.5.12", "b", fp_b, "pass",
+        store.record_run("B", "m.tp2.colocate.sglang-0.5.12", "0.5.12", "b", fp_b, "pass",
                          [{"weight_sync_s": [0.60 + 0.01 * i], "rollout_tokens_per_s": [1001.0 + i]}])
 
 

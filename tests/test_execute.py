@@ -7,12 +7,10 @@ import sys
 
 import pytest
 
-from harness.run import execute, launch
-
-from harness.report import junit
-
-from harness.matrix import models, scenario
 from harness.judge.verdict import Verdict
+from harness.matrix import models, scenario
+from harness.report import junit
+from harness.run import execute, launch
 from tests.conftest import FAKE_RUNNER
 
 
@@ -130,6 +128,7 @@ def test_result_json_round_trips(external, tmp_path):
 
 def test_repeats_keep_each_runs_samples_and_pool_them_once(external, tmp_path, monkeypatch):
     import dataclasses
+
     from harness.judge.result import ScenarioResult
     s = one(external("pass"))
     s = dataclasses.replace(s, settings={**s.settings, "repeat": 2})

@@ -2,8 +2,8 @@ import multiprocessing
 
 import pytest
 
-from harness.run import gpus
 from harness.errors import LaunchError
+from harness.run import gpus
 
 
 @pytest.fixture(autouse=True)

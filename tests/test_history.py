@@ -3,8 +3,8 @@ import multiprocessing
 
 import pytest
 
-from harness.store import history
 from harness.errors import HistoryError
+from harness.store import history
 
 
 def record(store, run_id, sid="tiny.tp1.colocate.sglang-0.5.12", values=None, verdict="pass", sglang="0.5.12"):

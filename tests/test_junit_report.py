@@ -2,9 +2,9 @@ import os
 
 from junitparser import Error, Failure, JUnitXml, Properties, Skipped
 
-from harness.report import junit, summary
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
+from harness.report import junit, summary
 
 
 def results():

@@ -22,24 +22,27 @@ def two_nodes(tmp_path):
     import subprocess
     import sys
     from pathlib import Path
+
     from harness.runner.host import free_port
     temp = f"/tmp/cb-ray-test-{secrets.token_hex(3)}"
     port = free_port()
     ray_cli = str(Path(sys.executable).parent / "ray")
     env = {**os.environ, "RAY_TMPDIR": temp, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=3", "--num-gpus=0", "--disable-usage-stats"]
-    subprocess.run([ray_cli, "start", "--head", f"--port={port}", f"--temp-dir={temp}", "--include-dashboard=false",
-                    *common], env=env, check=True, capture_output=True, timeout=120)
-    subprocess.run([ray_cli, "start", f"--address=127.0.0.1:{port}", *common], env=env, check=True,
-                   capture_output=True, timeout=120)
-    yield f"127.0.0.1:{port}"
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and temp.encode() in (entry / "cmdline").read_bytes():
-                os.kill(int(entry.name), signal.SIGKILL)
-        except OSError:
-            pass
-    __import__("shutil").rmtree(temp, ignore_errors=True)
+    try:
+        subprocess.run([ray_cli, "start", "--head", f"--port={port}", f"--temp-dir={temp}", "--include-dashboard=false",
+                        *common], env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([ray_cli, "start", f"--address=127.0.0.1:{port}", *common], env=env, check=True,
+                       capture_output=True, timeout=120)
+        yield f"127.0.0.1:{port}"
+    finally:
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and temp.encode() in (entry / "cmdline").read_bytes():
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
+        __import__("shutil").rmtree(temp, ignore_errors=True)
 
 
 def test_split_placement_over_two_nodes_of_an_attached_cluster(two_nodes, write_matrix, tmp_path):

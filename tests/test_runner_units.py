@@ -83,8 +83,8 @@ def test_base_gpu_id_is_the_local_index_under_remapped_visible_devices():
 
 @pytest.fixture(scope="module")
 def reference_server(tmp_path_factory):
-    from harness.runner import tiny_model
     from harness.matrix import models
+    from harness.runner import tiny_model
     model = models.load()["tiny-llama"].to_json()
     path = tiny_model.ensure(model, "float32")
     port = 29000 + os.getpid() % 3000
@@ -195,6 +195,7 @@ def test_weight_update_group_meets_a_group_built_the_sglang_way():
     """The split path's group must use sglang's store layout (keys under the group name), or both ends wait."""
     import torch
     import torch.distributed as dist
+
     from harness.runner.host import free_port
     port = free_port()
     other = subprocess.Popen([sys.executable, "-c", SGLANG_SIDE, str(port), "weight_update_group"],

@@ -1,7 +1,7 @@
 import pytest
 
-from harness.matrix import scenario
 from harness.errors import ScenarioError
+from harness.matrix import scenario
 from tests.conftest import REPO
 
 

@@ -7,12 +7,9 @@ import pytest
 from junitparser import JUnitXml, Properties
 
 from harness import cli
-
-from harness.run import execute
-
-from harness.matrix import models, scenario
 from harness.judge.verdict import Verdict
-from tests.conftest import REPO
+from harness.matrix import models, scenario
+from harness.run import execute
 
 pytest.importorskip("torch")
 pytest.importorskip("ray")
@@ -129,9 +126,11 @@ def test_nothing_of_the_run_listens_outside_loopback(write_matrix, tmp_path):
     import subprocess
     import threading
     import time
+
     from harness.run import launch
-    if not launch.can_isolate_network():
-        pytest.skip("this host allows no network namespace (unshare/ip missing or not root)")
+    import shutil
+    if not launch.can_isolate_network() or not (shutil.which("ss") and shutil.which("nsenter")):
+        pytest.skip("this host allows no network namespace (unshare/ip missing or not root), or has no ss/nsenter")
     s = fault_scenario(write_matrix, "tag: listen, fault: {kind: hang}", timeout=60)
     done = []
     thread = threading.Thread(target=lambda: done.append(run(s, tmp_path)))

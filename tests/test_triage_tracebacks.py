@@ -11,9 +11,9 @@ import pytest
 
 from harness.judge import triage
 from harness.judge.logs import LogLine
-from harness.run import execute
-from harness.matrix import models, scenario
 from harness.judge.verdict import Verdict
+from harness.matrix import models, scenario
+from harness.run import execute
 from tests.conftest import FAKE_RUNNER
 from tests.fake_runner import IMPORT_TB, RUNNER_DIED
 

@@ -26,6 +26,7 @@ def _colobench_commands():
     """Every `colobench ...` command line the workflows run, with expressions and shell variables filled in."""
     import re
     import shlex
+
     import yaml
     for path in sorted((REPO / ".github" / "workflows").glob("*.yml")):
         doc = yaml.safe_load(path.read_text())

@@ -11,7 +11,17 @@ import sys
 import threading
 from typing import NoReturn
 
-from harness.cli import baseline, bisect, compare, env, history, list_, report, run, triage
+from harness.cli import (
+    baseline,
+    bisect,
+    compare,
+    env,
+    history,
+    list_,
+    report,
+    run,
+    triage,
+)
 from harness.errors import ColobenchError
 from harness.judge.verdict import EXIT_HELP
 

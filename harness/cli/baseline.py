@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.store import history
 from harness.cli import common
+from harness.store import history
 
 NAME = "baseline"
 HELP = "promote a run into the trusted baseline window, revoke it, or list trusted runs"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.study import compare
-
-from harness.store import history
 from harness.cli import common
+from harness.store import history
+from harness.study import compare
 
 NAME = "compare"
 HELP = "compare two runs or two versions: per scenario and metric A, B, delta, percent change, p-value, verdict (+ markdown, PNG)"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.run import envs
 from harness.errors import ColobenchError
+from harness.run import envs
 
 NAME = "env"
 HELP = "list, create or prune the Python environments (one per sglang version or package set)"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from harness.report import summary
 from harness.cli import common
+from harness.report import summary
 
 NAME = "list"
 HELP = "list the scenarios of the matrix (id, GPUs, kind, expectation)"

@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from harness.errors import ColobenchError
 from harness.judge import triage
 from harness.judge.logs import LogLine
-from harness.errors import ColobenchError
 
 NAME = "triage"
 HELP = "name the first causal error in a folder of logs, with cause, fix and the lines around it"

@@ -56,7 +56,9 @@ def mann_whitney_u(a: list[float], b: list[float], alternative: str = "two-sided
     """(U statistic, p-value) from scipy.stats; p = 1.0 when both samples hold one and the same value.
 
     `alternative` "greater" tests whether `a` tends to exceed `b`, "less" the reverse (a one-sided gate)."""
-    from scipy.stats import mannwhitneyu  # scipy is a harness dependency; imported here to keep `list` fast
+    from scipy.stats import (
+        mannwhitneyu,  # scipy is a harness dependency; imported here to keep `list` fast
+    )
     if len(a) == 0 or len(b) == 0:
         raise ValueError("Mann-Whitney U needs two non-empty samples")
     if len(set(a) | set(b)) == 1:

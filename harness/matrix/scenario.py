@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness.errors import ScenarioError
-from harness.matrix import defaults, models as models_mod, schema as schema_mod, yamlfile
+from harness.matrix import defaults, yamlfile
+from harness.matrix import models as models_mod
+from harness.matrix import schema as schema_mod
 from harness.matrix.schema import AXES, SETTINGS
 
 SCHEMA = 1

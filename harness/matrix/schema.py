@@ -217,7 +217,7 @@ def _check_engine_args(v: Any) -> str | None:
 
 
 def _check_gates(v: Any) -> str | None:
-    from harness.matrix import defaults   # defaults.py reads this package's YAML
+    from harness.matrix import defaults  # defaults.py reads this package's YAML
     return rules.check_gates(v, set(defaults.metric_table()))
 
 

@@ -12,7 +12,16 @@ import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from junitparser import Error, Failure, JUnitXml, Properties, Property, Skipped, TestCase, TestSuite
+from junitparser import (
+    Error,
+    Failure,
+    JUnitXml,
+    Properties,
+    Property,
+    Skipped,
+    TestCase,
+    TestSuite,
+)
 
 from harness.judge import stats
 from harness.judge.result import ScenarioResult

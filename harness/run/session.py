@@ -120,8 +120,10 @@ class Session:
         """After Ctrl-C or SIGTERM: the scenario in flight is `interrupted`, the rest are listed as not run."""
         for i, s in enumerate(scenarios[done:]):
             verdict, reason = (Verdict.INTERRUPTED, "interrupted while running") if i == 0 else (Verdict.SKIPPED, NOT_RUN)
-            self.results.append(ScenarioResult(s.id, verdict, reason, run_dir=str(self.run_dir / s.id),
-                                               properties={"scenario.source": s.source}))
+            result = ScenarioResult(s.id, verdict, reason, run_dir=str(self.run_dir / s.id),
+                                    properties={"scenario.source": s.source})
+            result.save(self.run_dir / s.id)          # `colobench report DIR` renders the interrupted run
+            self.results.append(result)
         if self.store is not None:
             self.store.mark_interrupted(self.run_dir.name)
         self.write_reports()

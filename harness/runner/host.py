@@ -13,7 +13,6 @@ import socket
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-
 LOOPBACK_ENV = "COLOBENCH_LOOPBACK"     # set in a cluster the run owns: one machine, so every address is 127.0.0.1
 
 

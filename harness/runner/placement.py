@@ -163,6 +163,7 @@ def collect_remote(pg, lay: Layout, run_dir: str) -> list[str]:
     """Bring what actors on other nodes wrote into this node's run folder (its path on their node): logs copied,
     events appended. A node that shares the folder (a marker file is visible there) has nothing to bring."""
     import secrets
+
     import ray
     marker = f".colobench-node-{secrets.token_hex(4)}"
     open(os.path.join(run_dir, marker), "w").close()

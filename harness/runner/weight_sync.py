@@ -19,12 +19,11 @@ import pickle
 import threading
 import time
 from datetime import timedelta
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
-from multiprocessing.reduction import ForkingPickler
-
 import torch.multiprocessing  # noqa: F401 - registers torch's reductions with ForkingPickler
 
 from harness.runner import events
