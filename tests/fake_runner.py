@@ -59,6 +59,10 @@ def main(mode):
     say("[2026-05-22 10:00:00] Init torch distributed begin.")
     if mode == "hang-early":
         time.sleep(3600)
+    if mode == "ignore-term":
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(3600)
     if mode != "miss-milestone":
         say("[2026-05-22 10:00:01] The server is fired up and ready to roll!")
         emit("engine_ready", engine=0)

@@ -133,8 +133,29 @@ def test_repeats_keep_each_runs_samples_and_pool_them_once(external, tmp_path, m
     s = one(external("pass"))
     s = dataclasses.replace(s, settings={**s.settings, "repeat": 2})
     reps = iter([{"weight_sync_s": [1.0, 2.0]}, {"weight_sync_s": [3.0]}])
-    monkeypatch.setattr(execute, "_with_retries",
-                        lambda sc, root, opts, rep: ScenarioResult(sc.id, Verdict.PASS, "", metrics=next(reps)))
+    monkeypatch.setattr(execute, "_with_retries", lambda sc, root, opts, rep: ScenarioResult(
+        sc.id, Verdict.PASS, "", duration_s=10.0, metrics=next(reps)))
     res = execute.run_scenario(s, tmp_path / "run")
+    assert res.duration_s == 20.0                            # the time of both repetitions, not the last one
     assert res.metrics == {"weight_sync_s": [1.0, 2.0, 3.0]}
     assert res.runs() == [{"weight_sync_s": [1.0, 2.0]}, {"weight_sync_s": [3.0]}]
+
+
+def test_a_runner_that_ignores_sigterm_is_killed_and_nothing_is_left(external, tmp_path):
+    res = run(external("ignore-term", timeout=2), tmp_path)
+    assert res.verdict == Verdict.INFRA_ERROR and "timed out after 2s" in res.reason     # before the engine came up
+    assert res.duration_s < 15                                                           # SIGKILL after the grace
+    assert not any(str(tmp_path) in env for _, env in _processes_running("ignore-term"))   # by its run folder
+
+
+def _processes_running(word: str) -> list[tuple[int, str]]:
+    found = []
+    for entry in __import__("pathlib").Path("/proc").iterdir():
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            env = (entry / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if entry.name.isdigit() and word in cmd:
+            found.append((int(entry.name), env))
+    return found
