@@ -123,12 +123,12 @@ def test_stale_ray_session_and_address_do_not_leak_in(write_matrix, tmp_path, mo
 def test_nothing_of_the_run_listens_outside_loopback(write_matrix, tmp_path):
     """Ray's GCS, raylet and workers bind 0.0.0.0 whatever the node IP; the runner's own network namespace (its only
     interface loopback) keeps every listener of the run off the host's interfaces, shown with ss from inside it."""
+    import shutil
     import subprocess
     import threading
     import time
 
     from harness.run import launch
-    import shutil
     if not launch.can_isolate_network() or not (shutil.which("ss") and shutil.which("nsenter")):
         pytest.skip("this host allows no network namespace (unshare/ip missing or not root), or has no ss/nsenter")
     s = fault_scenario(write_matrix, "tag: listen, fault: {kind: hang}", timeout=60)
