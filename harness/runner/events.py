@@ -27,6 +27,7 @@ def emit(event: str, **fields: Any) -> dict:
     path = os.environ.get("COLOBENCH_EVENTS")
     if path:
         line = (json.dumps(record, default=str) + "\n").encode()
+        os.makedirs(os.path.dirname(path), exist_ok=True)   # on another node the run folder's path may not exist yet
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             os.write(fd, line)

@@ -255,6 +255,8 @@ class Run:
         runtime = self.scn.get("runtime", {})
         with placement.RayCluster(max(4, lay.bundles * 2), gpus, runtime.get("ray_address")) as cluster:
             pg = cluster.placement_group(lay, self.use_gpus, spread=self.settings.get("nodes") == "spread")
+            # every node makes the same tiny model (fixed seed) where its actors will read it
+            placement.on_other_nodes(pg, lay, tiny_model.ensure, self.scn["model"], dtype)
             events.emit("placement", bundles=lay.bundles, trainer_bundles=lay.trainer_bundles,
                         engine_bundles=lay.engine_bundles, physical_ids=lay.physical_ids, nodes=lay.node_ips,
                         node_ids=lay.node_ids,

@@ -27,7 +27,7 @@ NOSET_ENV = {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 # what every actor must see wherever it runs: the run's event stream, token and time origin, and the socket
 # interfaces NCCL and Gloo should use across nodes
 PASSED_ENV = ("COLOBENCH_EVENTS", "COLOBENCH_RUN_DIR", "COLOBENCH_TOKEN", "COLOBENCH_T0", "COLOBENCH_TRAINER_SITE",
-              "COLOBENCH_LOOPBACK",
+              "COLOBENCH_LOOPBACK", "COLOBENCH_MODEL_CACHE",
               "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA", "NCCL_IB_DISABLE", "NCCL_NVLS_ENABLE",
               "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS", "PYTHONPATH")
 TRAINER_SHARE = 0.4
@@ -159,30 +159,35 @@ def placement_group(lay: Layout, use_gpus: bool, spread: bool = False):
     return pg
 
 
-def collect_remote(pg, lay: Layout, run_dir: str) -> list[str]:
-    """Bring what actors on other nodes wrote into this node's run folder (its path on their node): logs copied,
-    events appended. A node that shares the folder (a marker file is visible there) has nothing to bring."""
-    import secrets
-
+def on_other_nodes(pg, lay: Layout, fn, *args) -> dict[str, object]:
+    """{node id: fn(*args)} run as a task on one bundle of every node other than this one."""
     import ray
-    marker = f".colobench-node-{secrets.token_hex(4)}"
-    open(os.path.join(run_dir, marker), "w").close()
-
-    @ray.remote(num_cpus=0)
-    def files(folder: str, mark: str) -> dict[str, bytes]:
-        if not os.path.isdir(folder) or os.path.exists(os.path.join(folder, mark)):
-            return {}
-        return {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)
-                if name == "events.jsonl" or name.endswith(".log")}
     mine = ray.get_runtime_context().get_node_id()
     firsts = {node: i for i, node in reversed(list(enumerate(lay.node_ids))) if node and node != mine}
+    task = ray.remote(num_cpus=0)(fn)
+    refs = {node: task.options(scheduling_strategy=strategy(pg, bundle)).remote(*args) for node, bundle in firsts.items()}
+    return {node: ray.get(ref, timeout=600) for node, ref in refs.items()}
+
+
+def _files(folder: str, mark: str) -> dict[str, bytes]:
+    """The run folder's events and logs as a node sees them (nothing where the marker shows the folder is shared)."""
+    if not os.path.isdir(folder) or os.path.exists(os.path.join(folder, mark)):
+        return {}
+    return {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)
+            if name == "events.jsonl" or name.endswith(".log")}
+
+
+def collect_remote(pg, lay: Layout, run_dir: str) -> list[str]:
+    """Bring what actors on other nodes wrote into this node's run folder (its path on their node): logs copied as
+    `<node>-<name>`, events appended. A node that shares the folder (the marker file is visible there) has nothing."""
+    import secrets
+    marker = f".colobench-node-{secrets.token_hex(4)}"
+    open(os.path.join(run_dir, marker), "w").close()
     brought = []
     try:
-        for node, bundle in firsts.items():
-            for name, data in ray.get(files.options(scheduling_strategy=strategy(pg, bundle)).remote(run_dir, marker),
-                                      timeout=120).items():
-                target = os.path.join(run_dir, name if name == "events.jsonl" else f"{node[:8]}-{name}")
-                with open(target, "ab") as fh:
+        for node, found in on_other_nodes(pg, lay, _files, run_dir, marker).items():
+            for name, data in found.items():
+                with open(os.path.join(run_dir, name if name == "events.jsonl" else f"{node[:8]}-{name}"), "ab") as fh:
                     fh.write(data)
                 brought.append(f"{node[:8]}:{name}")
     finally:
