@@ -46,6 +46,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_VERDICTS] = []
 
 
+def _default_targets(config: pytest.Config) -> list[str]:
+    """--matrix, or every matrix of the repository."""
+    from harness import REPO_ROOT
+    return config.getoption("--matrix") or [str(REPO_ROOT / "matrix")]
+
+
 def _matrix(config: pytest.Config, targets: list[str]):
     """The selected matrix files, validated; bad input is a one-line usage error, as xdist does."""
     from harness.errors import ColobenchError
@@ -73,10 +79,9 @@ def _wants_scenarios(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
     """Validate the default matrices before collection: a bad file is a usage error (exit 4), not a collection error."""
-    from harness import REPO_ROOT
     config = session.config
     if _wants_scenarios(config):
-        config.stash[_MATRIX] = _matrix(config, config.getoption("--matrix") or [str(REPO_ROOT / "matrix")])
+        config.stash[_MATRIX] = _matrix(config, _default_targets(config))
 
 
 def _items(parent: pytest.Collector, scenarios: list):
@@ -106,9 +111,7 @@ class SuiteFile(pytest.File):
     """suites/test_*.py files that set COLOBENCH_MATRIX = True: every matrix of --matrix (default: matrix/)."""
 
     def collect(self):
-        from harness import REPO_ROOT
-        matrix = self.config.stash.get(_MATRIX, None) or _matrix(
-            self.config, self.config.getoption("--matrix") or [str(REPO_ROOT / "matrix")])
+        matrix = self.config.stash.get(_MATRIX, None) or _matrix(self.config, _default_targets(self.config))
         by_name: dict[str, list] = {}
         for s in matrix.scenarios:
             by_name.setdefault(s.matrix, []).append(s)

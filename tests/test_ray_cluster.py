@@ -72,7 +72,6 @@ def test_split_placement_over_two_nodes_of_an_attached_cluster(two_nodes, write_
     assert placed["attached"] is True and len(set(placed["node_ids"])) == 2      # engine and trainer, one node each
     assert res.metrics["weights_match"] and min(res.metrics["weights_match"]) == 1.0
     log = (tmp_path / "run" / s.id / "runner.log").read_text()
-    print(log[-600:])
     assert "collected from other nodes" in log and "events.jsonl" in log     # the worker's own disk, brought back
     assert [e["event"] for e in events].count("trainer_ready") == 1           # remote events appended once
     ray.init(address=two_nodes, log_to_driver=False)                     # the cluster is still up ...

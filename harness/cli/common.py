@@ -51,6 +51,5 @@ def load_selection(args: argparse.Namespace) -> scenario.Matrix:
     if args.gpus is not None:
         matrix.scenarios = [s for s in matrix.scenarios if s.gpus_to_lease == args.gpus]
     if args.shard:
-        shard.parse(args.shard)
         matrix.scenarios = shard.pick(matrix.scenarios, args.shard, shard.past_durations(Path(args.reports_dir), matrix.scenarios))
     return matrix

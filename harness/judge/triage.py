@@ -176,8 +176,7 @@ def diagnose(lines: list[LogLine], signatures: list[Signature] | None = None) ->
     if causal:
         key, line, sig = causal[0]
         later = tuple(dict.fromkeys(s.name for k, _, s in symptoms if k >= key or k[0] == float("inf")))
-        found = exc_at.get((line.source, line.number)) or next(
-            (r for r in raised if r.line.source == line.source and line.number in r.block), None)
+        found = next((r for r in raised if r.line.source == line.source and line.number in r.block), None)
         return Diagnosis(sig, line, _context(lines, line, found), later, found)
     symptom_at = {(ln.source, ln.number) for _, ln, _ in symptoms}
     unknown = sorted(((_order_key(r.line, index[(r.line.source, r.line.number)]), r.line, r) for r in raised

@@ -20,6 +20,7 @@ from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict, worst
 from harness.matrix import defaults
 from harness.matrix.scenario import Dropped, Scenario
+from harness.report import junit
 from harness.store import fingerprint
 
 MAX_SUMMARY_BYTES = 1024 * 1024
@@ -156,7 +157,6 @@ def load_run(run_dir: Path) -> list[ScenarioResult]:
 
 def merge(run_dirs: list[Path], out: Path, title: str) -> list[ScenarioResult]:
     """One junit.xml and summary.md in `out` for the results of several run folders (xdist workers, CI shards)."""
-    from harness.report import junit
     results = [r for d in run_dirs for r in load_run(d)]
     out.mkdir(parents=True, exist_ok=True, mode=0o750)
     write_summary(results, out / "summary.md", title)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import redact
+from harness import REPO_ROOT, redact
 from harness.errors import ColobenchError, NotEnoughGpus
 from harness.judge import metrics, milestones, stats, triage
 from harness.judge.result import ScenarioResult
@@ -57,7 +57,7 @@ def _argv(scenario: Scenario, scenario_json: Path, run_dir: Path, python: str) -
     if not runner:
         return launch.runner_argv(python, scenario_json)
     subst = {"{scenario}": str(scenario_json), "{run_dir}": str(run_dir), "{python}": python,
-             "{repo}": str(launch.REPO_ROOT)}
+             "{repo}": str(REPO_ROOT)}
     out = []
     for arg in runner["command"]:
         for key, value in subst.items():

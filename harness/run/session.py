@@ -52,11 +52,16 @@ def make_run_dir(reports_dir: Path, run_id: str | None = None) -> Path:
     return run_dir
 
 
-def baseline_provider(spec: str, store: history.HistoryStore | None, bucket: str) -> execute.BaselineFn | None:
-    """A function scenario -> the baseline's runs, from a --baseline spec: history | run:RUN_ID | version:V | none."""
+def check_baseline(spec: str) -> None:
     kind, _, value = spec.partition(":")
     if spec not in ("none", "history") and not (kind in ("run", "version") and value):
         raise ColobenchError(f"--baseline {spec!r}: expected history, run:RUN_ID, version:V or none")
+
+
+def baseline_provider(spec: str, store: history.HistoryStore | None, bucket: str) -> execute.BaselineFn | None:
+    """A function scenario -> the baseline's runs, from a --baseline spec: history | run:RUN_ID | version:V | none."""
+    check_baseline(spec)
+    kind, _, value = spec.partition(":")
     if spec == "none" or store is None:
         return None
     if spec == "history":
@@ -150,7 +155,7 @@ def open_session(reports_dir: Path, run_id: str | None = None, *, baseline: str 
                  system_site: bool = False) -> Session:
     """The one wiring of a run: run folder, python per scenario, the baseline provider and the history recorder."""
     check_run_id(run_id)                           # bad input is refused before anything is opened or made
-    baseline_provider(baseline, None, "")
+    check_baseline(baseline)
     store = history.HistoryStore(reports_dir / "history.sqlite") if keep_history else None
     run_dir = make_run_dir(reports_dir, run_id)
     bucket = fingerprint.bucket(fingerprint.collect(sys.executable)) if store and baseline != "none" else ""

@@ -117,7 +117,7 @@ class RayCluster:
         return self
 
     def placement_group(self, lay: Layout, use_gpus: bool, spread: bool = False):
-        pg = placement_group(lay, use_gpus, spread)
+        pg = reserve(lay, use_gpus, spread)
         self.groups.append(pg)
         return pg
 
@@ -135,7 +135,7 @@ class RayCluster:
                     shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def placement_group(lay: Layout, use_gpus: bool, spread: bool = False):
+def reserve(lay: Layout, use_gpus: bool, spread: bool = False):
     """One placement group of `lay.bundles` bundles (PACK, or STRICT_SPREAD: one node each); fills the layout's
     per-bundle facts from a task on each bundle's node."""
     import ray
