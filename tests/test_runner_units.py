@@ -61,8 +61,11 @@ def test_custom_all_reduce_switch_per_version():
     assert sglang.allreduce_env((0, 5, 12), "v1") == {"SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2": "0"}
     argv, _ = sglang.server_command("/m", (0, 5, 12), tp=2, ep=1, port=1, nccl_port=2, base_gpu_id=0,
                                     memory_saver=False, custom_all_reduce="off", engine_args={})
-    assert "--disable-custom-all-reduce" in argv
+    assert "--disable-custom-all-reduce" in argv and "--chunked-prefill-size" not in argv
     assert sglang.parse_version("0.5.12.post1") == (0, 5, 12)
+    argv, _ = sglang.server_command("/m", (0, 5, 17), tp=1, ep=1, port=1, nccl_port=2, base_gpu_id=0,
+                                    memory_saver=True, custom_all_reduce="v2", engine_args={"chunked_prefill_size": 1024})
+    assert argv[argv.index("--chunked-prefill-size") + 1] == "1024"
 
 
 def test_base_gpu_id_is_the_local_index_under_remapped_visible_devices():
@@ -105,20 +108,20 @@ def test_reference_engine_speaks_the_rl_endpoints(reference_server):
     assert all(lp[0] <= 0 for lp in out[0]["meta_info"]["output_token_logprobs"])
     again = client.generate([[5, 6, 7, 8], [5, 6, 7, 8]], max_new_tokens=4, seed=3)
     assert [o["output_ids"] for o in again] == [o["output_ids"] for o in out]              # seeded sampling
-    before = client.weights_checker("checksum")["checksums"]
+    before = client.weights_checker("checksum")["ranks"][0]["checksums"]
     client.release_memory_occupation(None)
     with pytest.raises(EngineHTTPError, match="KeyError"):
         client.resume_memory_occupation(["nothing-released"])
     client.resume_memory_occupation(["weights"])
     client.resume_memory_occupation(["kv_cache", "cuda_graph"])
-    after = client.weights_checker("checksum")["checksums"]
+    after = client.weights_checker("checksum")["ranks"][0]["checksums"]
     assert after != before                                         # contents are gone, as in sglang
     import transformers
     model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
     named = [(n, p.detach()) for n, p in model.named_parameters()]
     info = weight_sync.sync_colocated(client, named, "7")
     assert info["buckets"] == 1 and info["bytes"] > 0
-    assert client.weights_checker("checksum")["checksums"] == before
+    assert client.weights_checker("checksum")["ranks"][0]["checksums"] == before
     assert client.model_info()["weight_version"] == "7"
     text = log.read_text()
     assert "Load weight end." in text and "The server is fired up and ready to roll!" in text
@@ -138,8 +141,56 @@ def test_resync_check_passes_a_full_sync_and_names_a_tensor_the_sync_leaves_out(
     verify.begin_resync(client)
     weight_sync.sync_colocated(client, [(n, t) for n, t in named if n != skipped], "8")
     assert verify.resync_matches(client) == (False, skipped)
-    assert verify.method("sglang", "Qwen3MoeForCausalLM") == "resync"
-    assert verify.method("sglang", "LlamaForCausalLM") == "by-name"
+
+
+def test_checksum_and_exact_compares_agree_and_name_a_corrupted_tensor(reference_server):
+    from harness.runner import verify
+    client, path, _ = reference_server
+    import transformers
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    named = [(n, p.detach()) for n, p in model.named_parameters()]
+    weight_sync.sync_colocated(client, named, "9")
+    assert verify.checksums_match(client, named, "reference") == (True, "")
+    assert verify.by_name_matches(client, named) == (True, "")
+    bad = "model.layers.0.self_attn.k_proj.weight"
+    weight_sync.sync_colocated(client, [(n, t + 1 if n == bad else t) for n, t in named], "10")
+    assert verify.checksums_match(client, named, "reference") == (False, bad)
+    assert verify.by_name_matches(client, named) == (False, bad)
+
+
+def test_weights_check_method_follows_the_choice_version_tp_and_layout():
+    from harness.runner.verify import method
+    assert method("reference", "LlamaForCausalLM") == "checksum"
+    assert method("reference", "LlamaForCausalLM", "exact") == "by-name"
+    assert method("sglang", "Qwen3MoeForCausalLM", "auto", (0, 5, 12), 1, 151936) == "checksum"
+    assert method("sglang", "Qwen3MoeForCausalLM", "auto", (0, 5, 11), 1, 151936) == "resync"
+    assert method("sglang", "LlamaForCausalLM", "auto", (0, 5, 17), 2, 1024) == "by-name"
+    assert method("sglang", "LlamaForCausalLM", "exact", (0, 5, 17), 1, 1024) == "by-name"
+    assert method("sglang", "Qwen3ForCausalLM", "auto", (0, 5, 12), 1, 1000) == "resync"     # padded vocab
+    for args, why in [(((0, 5, 11), 1, 1024), "no /weights_checker checksum"), (((0, 5, 12), 2, 1024), "tp=2"),
+                      (((0, 5, 12), 1, 1000), "not a multiple of 64")]:
+        with pytest.raises(ValueError, match=why):
+            method("sglang", "Qwen3ForCausalLM", "checksum", *args)
+    with pytest.raises(ValueError, match="no known sglang layout"):
+        method("sglang", "GemmaForCausalLM", "checksum", (0, 5, 12), 1, 1024)
+
+
+def test_engine_layout_fuses_like_sglang():
+    from harness.runner.verify import engine_layout
+    t = {n: torch.full((2, 3), float(i)) for i, n in enumerate(
+        ["model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
+         "model.layers.0.self_attn.v_proj.weight", "model.layers.0.mlp.experts.1.gate_proj.weight",
+         "model.layers.0.mlp.experts.1.up_proj.weight", "model.layers.0.mlp.experts.1.down_proj.weight",
+         "model.layers.0.mlp.experts.0.gate_proj.weight", "model.layers.0.mlp.experts.0.up_proj.weight",
+         "model.layers.0.mlp.experts.0.down_proj.weight", "model.norm.weight"])}
+    out = engine_layout(list(t.items()), "sglang")
+    assert set(out) == {"model.layers.0.self_attn.qkv_proj.weight", "model.layers.0.mlp.experts.w13_weight",
+                        "model.layers.0.mlp.experts.w2_weight", "model.norm.weight"}
+    assert out["model.layers.0.self_attn.qkv_proj.weight"][:, 0].tolist() == [0, 0, 1, 1, 2, 2]
+    w13 = out["model.layers.0.mlp.experts.w13_weight"]
+    assert w13.shape == (2, 4, 3) and w13[0, :, 0].tolist() == [6, 6, 7, 7] and w13[1, :, 0].tolist() == [3, 3, 4, 4]
+    assert out["model.layers.0.mlp.experts.w2_weight"][:, 0, 0].tolist() == [8, 5]
+    assert engine_layout(list(t.items()), "reference").keys() == t.keys()
 
 
 def test_engine_death_is_noticed_while_waiting(tmp_path):

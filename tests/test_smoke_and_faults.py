@@ -14,8 +14,8 @@ from harness.run import execute
 pytest.importorskip("torch")
 pytest.importorskip("ray")
 
-METRICS = ("engine_startup_s", "rollout_tokens_per_s", "train_step_s", "release_s", "resume_s", "weight_sync_s",
-           "weight_sync_bytes", "weights_match", "logprob_abs_diff")
+METRICS = ("engine_startup_s", "rollout_tokens_per_s", "engine_rollout_tokens_per_s", "train_step_s", "release_s",
+           "resume_s", "weight_sync_s", "weight_sync_bytes", "weights_match", "weights_check_s", "logprob_abs_diff")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,9 @@
-"""The models registry (models.yaml): tiny generated models and real Hugging Face ids.
+"""The models registry (models.yaml): tiny generated models, real architectures' shapes and real Hugging Face ids.
+
+- tiny: a small config; the runner writes random weights to disk once (every engine and trainer loads them);
+- shape: the public config of a real architecture (optionally fewer layers: `layers:`); no weights on disk: the
+  engine loads dummy weights, the trainer initialises its own from a seed and the initial sync makes them equal;
+- hf: a real Hugging Face id (an external runner's business).
 
 - Owns: reading and validating models.yaml into frozen `Model` records.
 - Does not own: generating weights (harness/runner/tiny_model.py does, inside the scenario's environment).
@@ -16,9 +21,9 @@ from harness.matrix import yamlfile
 from harness.matrix.schema import is_int, safe_name
 
 SCHEMA = 1
-KINDS = ("tiny", "hf")
+KINDS = ("tiny", "shape", "hf")
 FAMILIES = ("dense", "moe")
-_KEYS = {"kind", "family", "architecture", "config", "hf_id", "min_gpus", "gpu_memory_gb"}
+_KEYS = {"kind", "family", "architecture", "config", "hf_id", "min_gpus", "gpu_memory_gb", "layers"}
 _REQUIRED = {"kind", "family", "architecture"}
 DEFAULT_PATH = REPO_ROOT / "models.yaml"
 # config keys that are sizes: positive ints (the rest may be any scalar a transformers config takes)
@@ -51,15 +56,21 @@ class Model:
     hf_id: str | None = None
     min_gpus: int = 1
     gpu_memory_gb: float = 1.0
+    layers: int | None = None       # fewer decoder layers than the config's (a full-width model on one GPU)
 
     @property
     def is_moe(self) -> bool:
         return self.family == "moe"
 
+    @property
+    def effective_config(self) -> dict[str, Any]:
+        """The config the runner builds: `layers` replaces num_hidden_layers."""
+        return {**self.config, "num_hidden_layers": self.layers} if self.layers else dict(self.config)
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "family": self.family, "architecture": self.architecture,
-                "config": dict(self.config), "hf_id": self.hf_id, "min_gpus": self.min_gpus,
-                "gpu_memory_gb": self.gpu_memory_gb}
+                "config": self.effective_config, "hf_id": self.hf_id, "min_gpus": self.min_gpus,
+                "gpu_memory_gb": self.gpu_memory_gb, "layers": self.layers}
 
 
 def _check(cond: bool, where: str, msg: str) -> None:
@@ -94,14 +105,20 @@ def parse(doc: Any, path: str) -> dict[str, Model]:
         _check(isinstance(spec["architecture"], str) and spec["architecture"].isidentifier(),
                yamlfile.where(path, spec, "architecture"), f"models.{name}.architecture: expected a class name such as "
                                                            f"LlamaForCausalLM, got {spec['architecture']!r}")
-        if spec["kind"] == "tiny":
-            _check(isinstance(spec.get("config"), dict), at, f"models.{name}.config: a tiny model needs a config mapping")
-        else:
+        if spec["kind"] in ("tiny", "shape"):
+            _check(isinstance(spec.get("config"), dict), at,
+                   f"models.{name}.config: a {spec['kind']} model needs a config mapping")
+        if spec["kind"] == "hf" or "hf_id" in spec:     # a shape may name the model its config comes from
             _check(isinstance(spec.get("hf_id"), str) and spec["hf_id"].count("/") == 1 and ".." not in spec["hf_id"],
-                   at, f"models.{name}.hf_id: an hf model needs its Hugging Face id (owner/name)")
+                   at, f"models.{name}.hf_id: expected a Hugging Face id (owner/name), got {spec.get('hf_id')!r}")
         if "config" in spec:
             problem = _check_config(spec["config"])
             _check(problem is None, yamlfile.where(path, spec, "config"), f"models.{name}.config: {problem}")
+        layers = spec.get("layers")
+        if layers is not None:
+            full = (spec.get("config") or {}).get("num_hidden_layers")
+            _check(is_int(layers) and layers >= 1 and is_int(full) and layers <= full, yamlfile.where(path, spec, "layers"),
+                   f"models.{name}.layers: expected an int from 1 to config.num_hidden_layers ({full!r}), got {layers!r}")
         min_gpus = spec.get("min_gpus", 1)
         _check(is_int(min_gpus) and min_gpus >= 1,
                yamlfile.where(path, spec, "min_gpus"), f"models.{name}.min_gpus: expected a positive int, got {min_gpus!r}")
@@ -110,7 +127,7 @@ def parse(doc: Any, path: str) -> dict[str, Model]:
                yamlfile.where(path, spec, "gpu_memory_gb"), f"models.{name}.gpu_memory_gb: expected a positive number")
         out[str(name)] = Model(name=str(name), kind=spec["kind"], family=spec["family"],
                                architecture=str(spec["architecture"]), config=dict(spec.get("config") or {}),
-                               hf_id=spec.get("hf_id"), min_gpus=min_gpus, gpu_memory_gb=float(mem))
+                               hf_id=spec.get("hf_id"), min_gpus=min_gpus, gpu_memory_gb=float(mem), layers=layers)
     return out
 
 

@@ -125,6 +125,7 @@ ENGINE_ARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "device_mapping": (lambda v: v in ("local", "physical"), "local or physical"),
     "mem_fraction_static": (_fraction, "a fraction in (0, 1)"),
     "cuda_graph_max_bs": (lambda v: is_int(v) and v > 0, "a positive int"),
+    "chunked_prefill_size": (lambda v: is_int(v) and (v > 0 or v == -1), "a positive int (or -1: no chunking)"),
     "attention_backend": (lambda v: isinstance(v, str) and v.replace("_", "").isalnum(), "a backend name"),
     "sampling_backend": (lambda v: isinstance(v, str) and v.replace("_", "").isalnum(), "a backend name"),
     "memory_saver_cuda_graph": (_boolish, "true or false"),
@@ -232,9 +233,13 @@ def _check_batch(v: Any) -> str | None:
 SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "timeout_s": (600, lambda v: None if positive(v) else f"expected a positive number of seconds, got {v!r}"),
     "steps": (2, lambda v: None if is_int(v) and 2 <= v <= 10_000 else f"expected an int >= 2 (two full RL steps at least), got {v!r}"),
-    # sglang's /get_weights_by_name lists a whole tensor (about 40 s per check of a 1.3 GB model): large models may
-    # check every Nth sync; the initial and the last sync are always checked
+    # the exact compare (/get_weights_by_name: about 40 s per check of a 1.3 GB model) may check every Nth sync
+    # only; the initial and the last sync are always checked
     "weights_check_every": (1, _check_positive_int),
+    # how a sync is checked (harness/runner/verify.py): checksum (seconds; sglang 0.5.12+ at TP1, the reference
+    # engine), exact (/get_weights_by_name or reset-and-resync; minutes on GB models) or auto (checksum where offered)
+    "weights_check": ("auto", lambda v: None if v in ("auto", "checksum", "exact") else
+                      f"expected auto, checksum or exact, got {v!r}"),
     # steps run and checked but never sampled for timings (the first rollout and train step pay JIT and allocator
     # warm-up); None: 1 for the built-in runner, 0 for an external one
     "warmup_steps": (None, lambda v: None if v is None or (is_int(v) and v >= 0) else f"expected an int >= 0, got {v!r}"),

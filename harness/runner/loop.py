@@ -136,7 +136,8 @@ class Run:
                 lr=float(self.args.get("lr", 1e-3)), seed=int(self.args.get("seed", 0)), engine_url=url,
                 engine_kind=self.axes["engine"], engine_tp=self.axes["tp"], colocate=self.colocate, fault=self.fault,
                 local_rank=placement.local_index(lay, bundle), engine_base=self.base, rank=rank, world=len(bundles),
-                master_addr=lay.node_ips[first], master_port=lay.ports[first][1], tp=self.axes["tp"], ep=self.axes["ep"])
+                master_addr=lay.node_ips[first], master_port=lay.ports[first][1], tp=self.axes["tp"], ep=self.axes["ep"],
+                weights_check=self.settings.get("weights_check", "auto"))
             options = placement.actor_options(pg, bundle, placement.TRAINER_SHARE, self.use_gpus,
                                               sglang.trainer_env() if self.axes["engine"] == "sglang" else None)
             self.trainers.append(ray.remote(cls).options(**options).remote(spec))
@@ -164,6 +165,7 @@ class Run:
             events.metric("initial_sync_s", info["seconds"], "s", step)
         if info["weights_match"] is not None:
             events.metric("weights_match", 1.0 if info["weights_match"] else 0.0, "bool", step)
+            events.metric("weights_check_s", info["check_seconds"], "s", step)
         events.emit("weight_sync_done", step=step, tensors=info["tensors"], posts=info["buckets"],
                     weight_version=info["weight_version"], weights_match=info["weights_match"])
         if info["weights_match"] is False:
@@ -196,6 +198,10 @@ class Run:
         outs, gen_s = self.timed(client.generate, prompts, max_new, 1.0, 7 * step)
         tokens = sum(len(o["output_ids"]) for o in outs)
         events.metric("rollout_tokens_per_s", tokens / gen_s, "tok/s", step)
+        # the engine's own clock: arrival to finish of the batch's slowest request (meta_info e2e_latency)
+        served = largest(o["meta_info"].get("e2e_latency") for o in outs)
+        if served:
+            events.metric("engine_rollout_tokens_per_s", tokens / served, "tok/s", step)
         events.emit("generate_done", step=step, sequences=len(outs), tokens=tokens,
                     weight_version=outs[0]["meta_info"].get("weight_version"))
         if kind == "kill_runner_mid_step" and faulted:
@@ -279,6 +285,12 @@ class Run:
                         events.log(f"collected from other nodes: {', '.join(brought)}")
                 except Exception as exc:  # noqa: BLE001 - a node gone at the end must not hide the run's own error
                     events.log(f"could not collect the other nodes' logs: {exc}")
+
+
+def largest(values) -> float | None:
+    """The largest positive number among `values` (None when there is none)."""
+    found = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0]
+    return max(found) if found else None
 
 
 def _kill(actor) -> None:

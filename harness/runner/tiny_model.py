@@ -1,7 +1,9 @@
-"""Tiny models from models.yaml entries: HF config + random weights in safetensors, generated once and cached.
+"""Model folders from models.yaml entries, generated once and cached: a `tiny` entry gets its HF config and random
+weights in safetensors; a `shape` entry (a real architecture's config) its config only: its weights are dummy.
 
 No network: the config is built from the entry, the weights from a fixed seed. A file lock serialises parallel
-creators; a finished model has a `.complete` marker.
+creators; a finished model has a `.complete` marker. `load` gives a trainer or the reference engine the model:
+from the weights file where there is one, else initialised from the config on the device (a seeded init).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "COLOBENCH_MODEL_CACHE"
-FORMAT = 2    # part of the cache key: bump when what `ensure` writes changes (2: model_type named like the class)
+FORMAT = 3    # part of the cache key: bump when what `ensure` writes changes (3: shape models, config only)
+WEIGHTS = "model.safetensors"
 
 
 def model_type_of(architecture: str) -> str:
@@ -38,7 +41,9 @@ def build_config(model: dict[str, Any], dtype: str):
 
 def ensure(model: dict[str, Any], dtype: str = "float32", seed: int = 0) -> Path:
     """Path of the generated model folder (config.json + model.safetensors)."""
-    key = hashlib.sha256(json.dumps([FORMAT, model["architecture"], model["config"], dtype, seed], sort_keys=True).encode())
+    kind = model.get("kind", "tiny")
+    key = hashlib.sha256(json.dumps([FORMAT, kind, model["architecture"], model["config"], dtype, seed],
+                                    sort_keys=True).encode())
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "colobench" / "models")
     path = root / f"{model['name']}-{dtype}-{key.hexdigest()[:12]}"
     root.mkdir(parents=True, exist_ok=True)
@@ -46,11 +51,31 @@ def ensure(model: dict[str, Any], dtype: str = "float32", seed: int = 0) -> Path
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (path / ".complete").exists():
             return path
-        import torch
-        import transformers
-        torch.manual_seed(seed)
         config = build_config(model, dtype)
-        net = getattr(transformers, model["architecture"])(config).to(getattr(torch, dtype))
-        net.save_pretrained(str(path), safe_serialization=True)
+        if kind == "shape":
+            config.save_pretrained(str(path))
+        else:
+            import torch
+            import transformers
+            torch.manual_seed(seed)
+            net = getattr(transformers, model["architecture"])(config).to(getattr(torch, dtype))
+            net.save_pretrained(str(path), safe_serialization=True)
         (path / ".complete").write_text("ok\n")
     return path
+
+
+def has_weights(path: str | Path) -> bool:
+    return (Path(path) / WEIGHTS).exists()
+
+
+def load(path: str | Path, dtype, device, seed: int):
+    """The transformers model of a folder `ensure` made: its weights, or (a shape model) initialised on `device`
+    from the config with `seed`, without a pass through host memory."""
+    import torch
+    import transformers
+    if has_weights(path):
+        return transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(device)
+    config = transformers.AutoConfig.from_pretrained(str(path))
+    torch.manual_seed(seed)
+    with torch.device(device):
+        return transformers.AutoModelForCausalLM.from_config(config, dtype=dtype)

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from harness.runner import events, hf_layout, verify, weight_sync
+from harness.runner import events, hf_layout, tiny_model, verify, weight_sync
 
 TAGS = ("weights", "kv_cache", "cuda_graph")
 
@@ -34,7 +34,6 @@ def log(msg: str) -> None:
 
 class Engine:
     def __init__(self, args: argparse.Namespace) -> None:
-        import transformers
         self.args = args
         self.lock = threading.Lock()
         self.busy = 0
@@ -44,8 +43,9 @@ class Engine:
         self.requests = 0
         log(f"Load weight begin. model={args.model_path}")
         start = time.monotonic()
+        # a shape model has no weights file: dummy weights (seeded unlike the trainer's), as sglang's --load-format dummy
+        self.model = tiny_model.load(args.model_path, torch.float32, "cpu", args.seed + 1)
         torch.manual_seed(args.seed)
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(args.model_path, dtype=torch.float32)
         self.model.eval()
         self.modules_params = dict(self.model.named_parameters())
         self.snapshot: dict[str, torch.Tensor] = {}    # /weights_checker snapshot
@@ -178,13 +178,13 @@ class Engine:
         if body.get("weight_version") is not None:
             self.weight_version = str(body["weight_version"])
 
-    def checksums(self) -> dict[str, str]:
-        return {n: verify.checksum(p) for n, p in self.params.items()}
-
     def check_weights(self, action: str) -> dict:
-        """sglang's WeightChecker: checksum, snapshot, reset_tensors (noise into every weight), compare."""
+        """sglang's WeightChecker: checksum (0.5.12's reply: one entry per TP rank), snapshot, reset_tensors (noise
+        into every weight), compare."""
         if action == "checksum":
-            return {"success": True, "message": "checksum", "checksums": self.checksums()}
+            sums = {n: verify.cpu_hash(p) for n, p in self.params.items()}
+            one = {"tp_rank": 0, "tp_size": 1, "dp_rank": 0, "dp_size": 1, "pp_rank": 0, "pp_size": 1, "rank": 0, "size": 1}
+            return {"success": True, "message": "Success.", "ranks": [{"checksums": sums, "parallelism_info": one}]}
         if action == "snapshot":
             self.snapshot = {n: p.detach().clone() for n, p in self.modules_params.items()}
         elif action == "reset_tensors":

@@ -67,6 +67,8 @@ def server_command(model_path: str, version: tuple[int, ...], *, tp: int, ep: in
             argv.append("--disable-piecewise-cuda-graph")          # as the colocated launch of the 0.5.12 report
         elif graph_in_saver:
             argv += ["--cuda-graph-backend-prefill", "disabled"]    # breakable prefill graphs refuse the saver
+    if "chunked_prefill_size" in engine_args:
+        argv += ["--chunked-prefill-size", str(engine_args["chunked_prefill_size"])]
     if custom_all_reduce == "off":
         argv.append("--disable-custom-all-reduce")
     if str(engine_args.get("disable_cuda_graph", "false")).lower() in ("1", "true"):

@@ -8,9 +8,11 @@ encodes its engine rank's payload on that rank's GPU and rank 0 posts them all (
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,6 +44,7 @@ class TrainerSpec:
     master_port: int = 0
     tp: int = 1
     ep: int = 1
+    weights_check: str = "auto"     # auto | checksum | exact (verify.py)
 
 
 class Trainer:
@@ -66,7 +69,12 @@ class Trainer:
         self.broadcast: weight_sync.BroadcastSync | None = None
         self.ranks: weight_sync.RankGather | None = None
         self.version = 0
-        self.architecture = ""      # the HF architecture: picks the weights check (verify.method)
+        self._pinned: dict = {}         # sleep's host buffers, one per tensor, reused every step
+        self._asleep: set = set()       # the keys sleep moved to host memory (wake moves only those back)
+        hf = json.loads((Path(spec.model_path) / "config.json").read_text())
+        self.architecture = hf["architectures"][0]      # with the vocab, picks the weights check (verify.method)
+        self.vocab = int(hf["vocab_size"])
+        self.weights_check, self.check_method = spec.weights_check, ""
         self.model: torch.nn.Module
         self.opt: torch.optim.Optimizer
 
@@ -118,25 +126,44 @@ class Trainer:
                 "train_step_s": time.perf_counter() - start}
 
     # --- memory -------------------------------------------------------------------------------------------
-    def _move(self, device: torch.device | str) -> None:
-        """Model and optimizer state to `device` (host memory while asleep, the GPU while awake)."""
-        self.model.to(device)
+    def _slots(self):
+        """(key, tensor, put) for every tensor that sleeps: parameters, buffers and the optimizer's state."""
+        def put_data(owner):
+            return lambda t: setattr(owner, "data", t)
+        for t in list(self.model.parameters()) + list(self.model.buffers()):
+            yield id(t), t.data, put_data(t)
         for state in self.opt.state.values():
             for k, v in state.items():
                 if torch.is_tensor(v):
-                    state[k] = v.to(device)
+                    yield (id(state), k), v, (lambda t, state=state, k=k: state.__setitem__(k, t))
 
     def sleep(self) -> float:
+        """Gradients dropped; model and optimizer state copied into pinned host buffers kept across steps (a
+        pageable copy of a multi-GB state costs seconds per step), then the cache emptied for the engine."""
         start = time.perf_counter()
         if self.device.type == "cuda":
-            self._move("cpu")
+            self.opt.zero_grad(set_to_none=True)
+            for key, t, put in self._slots():
+                if t.device.type != "cuda":
+                    continue
+                host = self._pinned.get(key)
+                if host is None or host.shape != t.shape or host.dtype != t.dtype:
+                    host = self._pinned[key] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+                host.copy_(t, non_blocking=True)
+                put(host)
+                self._asleep.add(key)
+            torch.cuda.synchronize()
             torch.cuda.empty_cache()
         return time.perf_counter() - start
 
     def wake(self) -> float:
         start = time.perf_counter()
         if self.device.type == "cuda":
-            self._move(self.device)
+            for key, t, put in self._slots():
+                if key in self._asleep:
+                    put(t.to(self.device, non_blocking=True))
+            self._asleep.clear()
+            torch.cuda.synchronize()
         return time.perf_counter() - start
 
     # --- weights ------------------------------------------------------------------------------------------
@@ -174,15 +201,40 @@ class Trainer:
             return self.broadcast.sync(sent, str(self.version))
         return {"bytes": 0, "buckets": 0}
 
-    def _check(self, named: list[tuple[str, torch.Tensor]], sent: list[tuple[str, torch.Tensor]]) -> tuple[bool | None, str]:
-        """Rank 0's verdict on the engine's weights (see verify.py); 'resync' sends `sent` again on every rank."""
-        how = verify.method(self.engine_kind, self.architecture)
-        if how != "resync":
-            return verify.weights_match(self.client, named, how) if self.rank == 0 else (None, "")
+    def _check_method(self) -> str:
+        if not self.check_method:
+            from harness.runner.engines import sglang
+            version = sglang.parse_version(sglang.installed_version()) if self.engine_kind == "sglang" else ()
+            self.check_method = verify.method(self.engine_kind, self.architecture, self.weights_check, version,
+                                              self.engine_tp, self.vocab)
+            events.emit("weights_check_method", method=self.check_method, choice=self.weights_check)
+        return self.check_method
+
+    def _exact(self, named: list[tuple[str, torch.Tensor]], sent: list[tuple[str, torch.Tensor]],
+               how: str) -> tuple[bool | None, str]:
+        """The exact compare: 'by-name' on rank 0; 'resync' sends `sent` again on every rank."""
+        if how == "by-name":
+            return verify.by_name_matches(self.client, named) if self.rank == 0 else (None, "")
         if self.rank == 0:
             verify.begin_resync(self.client)
         self._transfer(sent)
         return verify.resync_matches(self.client) if self.rank == 0 else (None, "")
+
+    def _check(self, named: list[tuple[str, torch.Tensor]], sent: list[tuple[str, torch.Tensor]]) -> tuple[bool | None, str]:
+        """Rank 0's verdict on the engine's weights (see verify.py). A checksum disagreement on one rank is settled
+        by the exact compare; where it passes, the checksum layout was wrong, not the weights."""
+        how = self._check_method()
+        if how != "checksum":
+            return self._exact(named, sent, how)
+        if self.rank:
+            return None, ""
+        ok, bad = verify.checksums_match(self.client, named, self.engine_kind)
+        if ok or self.world > 1:
+            return ok, bad
+        exact_ok, exact_bad = self._exact(named, sent, verify.method(self.engine_kind, self.architecture, "exact"))
+        if exact_ok:
+            events.emit("weights_checksum_disagreed", tensor=bad)
+        return exact_ok, exact_bad
 
     def sync(self, step: int, check: bool = True) -> dict[str, Any]:
         """Send every weight to the engine (colocated: IPC buckets; split: broadcast from rank 0); then, with
@@ -200,9 +252,10 @@ class Trainer:
         if self.fault.get("kind") == "sync_slowdown" and faulted:
             time.sleep((time.perf_counter() - start) * float(self.fault.get("factor", 0.1)))
         info["seconds"] = time.perf_counter() - start
+        checked = time.perf_counter()
         ok, bad = self._check(named, sent) if check else (None, "")
         info.update({"weights_match": ok, "first_mismatch": bad, "weight_version": str(self.version),
-                     "tensors": len(sent)})
+                     "tensors": len(sent), "check_seconds": time.perf_counter() - checked if check else None})
         del named, sent
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -1,6 +1,6 @@
 """The Megatron-core trainer: a GPTModel (megatron-core's local layer spec, no TransformerEngine) with tensor
 parallelism for dense models and expert parallelism for MoE models, one Ray actor per rank, started from the same
-HF checkpoint the engine's config describes.
+HF checkpoint the engine's config describes (a shape model: megatron's seeded init; the initial sync carries it).
 
 - ranks join one torch.distributed group (NCCL on GPU, Gloo on CPU) and megatron's model-parallel groups;
 - log-probs come from the vocab-parallel logits (megatron's vocab_parallel_cross_entropy);
@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from harness.runner import tiny_model
 from harness.runner.trainers import mcore_convert
 from harness.runner.trainers.base import Trainer, TrainerSpec
 
@@ -100,7 +101,6 @@ class MegatronTrainer(Trainer):
             _cpu_shims()
         hf = json.loads((Path(model_path) / "config.json").read_text())
         self.shape = mcore_convert.Shape.from_config(hf)
-        self.architecture = hf["architectures"][0]
         if self.shape.experts:
             tp = 1                     # MoE with TP > 1 needs sequence parallelism (see the module docstring)
         dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", rank=rank, world_size=world,
@@ -122,12 +122,13 @@ class MegatronTrainer(Trainer):
                               max_sequence_length=int(hf["max_position_embeddings"]), position_embedding_type="rope",
                               rotary_base=int(hf.get("rope_theta") or hf.get("rope_parameters", {}).get("rope_theta", 10000)),
                               share_embeddings_and_output_weights=self.shape.tied)
-        weights = {k: v.to(self.dtype) for k, v in load_file(str(Path(model_path) / "model.safetensors")).items()}
-        state = mcore_convert.to_mcore(weights, self.shape, self.tp_rank, tp, self.ep_rank, ep)
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith("_extra_state")]
-        if missing or unexpected:
-            raise RuntimeError(f"megatron checkpoint conversion: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        if tiny_model.has_weights(model_path):      # a shape model keeps megatron's own seeded init
+            weights = {k: v.to(self.dtype) for k, v in load_file(str(Path(model_path) / tiny_model.WEIGHTS)).items()}
+            state = mcore_convert.to_mcore(weights, self.shape, self.tp_rank, tp, self.ep_rank, ep)
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            missing = [k for k in missing if not k.endswith("_extra_state")]
+            if missing or unexpected:
+                raise RuntimeError(f"megatron checkpoint conversion: missing {missing[:3]}, unexpected {unexpected[:3]}")
         for param in self.model.parameters():    # torch norms are built in fp32: one dtype, as Float16Module casts
             param.data = param.data.to(self.dtype)
         self.model.to(self.device)

@@ -1,4 +1,4 @@
-"""The torch trainer: the tiny HF model with AdamW, one rank (CPU or one GPU).
+"""The torch trainer: the HF model (a tiny one, or a shape with seeded weights) with AdamW, one rank (CPU or one GPU).
 
 On GPU, sleep moves model and optimizer state to host memory and empties the cache (Miles' FSDP backend); on CPU
 the same calls are timed no-ops. The step, sleep/wake and the weight sync are in `base.py`.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.runner import hf_layout
+from harness.runner import hf_layout, tiny_model
 from harness.runner.trainers.base import Trainer, TrainerSpec
 
 
@@ -17,9 +17,7 @@ class TorchTrainer(Trainer):
 
     def __init__(self, spec: TrainerSpec) -> None:
         super().__init__(spec)
-        import transformers
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(spec.model_path, dtype=self.dtype).to(self.device)
-        self.architecture = self.model.config.architectures[0]
+        self.model = tiny_model.load(spec.model_path, self.dtype, self.device, spec.seed)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=spec.lr, weight_decay=0.0)
 
     def _logprobs(self, sequences: torch.Tensor, prompt_len: int) -> torch.Tensor:

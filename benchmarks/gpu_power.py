@@ -1,0 +1,242 @@
+"""The power of colobench's default A/B gates on a GPU (issue 20.5): pools of real runs, then resampled decisions.
+
+`pools`: runs one scenario as A (unchanged) and B (a real change: engine arguments, e.g. a smaller
+`chunked_prefill_size`, and/or an injected fault, e.g. `sync_slowdown:0.05`) alternately, A B A B ..., each run a
+full scenario (its own engine, trainer, syncs and verdict), into OUT/a/ and OUT/b/. Calls append: a pool can grow
+over several device calls. `analyze`: from the pools, by bootstrap resampling (k runs drawn with replacement per
+side, without replacement within a side, 2000 draws), how often the default `ab:` gate of each metric (defaults.yaml, judged exactly as `colobench run
+--ab` judges: `metrics.evaluate` on one median per run) calls B `regressed` against A (detection) and how often it
+calls A regressed against other A runs (false alarm), at 3, 5 and 8 runs a side; the same for each effect at
+stricter thresholds (what it would take); per-run CV of every gated metric; the spread of the per-run median by
+number of steady steps; engine start, first step and total time per run. Writes power.json and power.md.
+
+Usage (GPU host; tools/gpu-host.sh):
+  python3 benchmarks/gpu_power.py pools --matrix matrix/perf.yaml -k "qwen3-8b-shape and not mcore" --pairs 5 \
+      --b-args chunked_prefill_size=1024 --b-inject sync_slowdown:0.05 --out /tmp/out/pools
+  python3 benchmarks/gpu_power.py analyze /tmp/out/pools --out reports/gpu/DATE-power
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+
+from harness.errors import ColobenchError
+from harness.judge import metrics
+from harness.judge.result import ScenarioResult
+from harness.judge.verdict import Verdict
+from harness.matrix import defaults, models, scenario
+from harness.matrix.schema import fault_from_spec
+from harness.run import execute
+from harness.study.ab import engine_args_from_spec
+
+RUNS_PER_SIDE = (3, 5, 8)
+DRAWS = 2000
+STRICTER = ("1%", "2%", "3%")          # thresholds tried beside the default (what detection would take)
+
+
+def side_b(s: scenario.Scenario, args: str | None, inject: str | None) -> scenario.Scenario:
+    settings = dict(s.settings)
+    if args:
+        settings["engine_args"] = {**settings.get("engine_args", {}), **engine_args_from_spec(args)}
+    if inject:
+        settings["fault"] = fault_from_spec(inject, "--b-inject")
+    return dataclasses.replace(s, settings=settings)
+
+
+def run_pools(ns: argparse.Namespace) -> int:
+    matrix = scenario.load_many(scenario.matrix_files(ns.matrix), models.load(), sglang=ns.sglang)
+    found = scenario.select(matrix.scenarios, ns.k)
+    if len(found) != 1:
+        print(f"gpu_power: -k {ns.k!r} selects {len(found)} scenarios of {ns.matrix}; expected one", file=sys.stderr)
+        return 2
+    a = found[0]
+    b = side_b(a, ns.b_args, ns.b_inject)
+    out = Path(ns.out)
+    (out / "pools.json").parent.mkdir(parents=True, exist_ok=True)
+    (out / "pools.json").write_text(json.dumps({"scenario": a.id, "b_args": ns.b_args, "b_inject": ns.b_inject}))
+    options = execute.Options(ray_address=ns.ray_address, infra_retries=0)
+    stamp = time.strftime("%H%M%S")
+    for pair in range(ns.pairs):
+        for side, s in (("a", a), ("b", b)):
+            one = dataclasses.replace(s, id=f"{a.id}.{side}{stamp}-{pair}")
+            result = execute.run_scenario(one, out / side, options)
+            print(f"{one.id}: {result.verdict.value} ({result.duration_s:.0f}s) {result.reason[:200]}", flush=True)
+    return 0
+
+
+# --- analysis (pure: result.json files in, numbers out) ------------------------------------------------------
+def load_pool(folder: Path) -> list[ScenarioResult]:
+    """The passing runs of one side (a run that failed is reported, never pooled)."""
+    runs = [ScenarioResult.load(p) for p in sorted(folder.glob("*/result.json"))]
+    return [r for r in runs if r.verdict == Verdict.PASS]
+
+
+def decision_rate(gate: dict, name: str, pool_a: list[list[float]], pool_b: list[list[float]] | None, k: int,
+                  rng: random.Random, draws: int = DRAWS) -> int:
+    """How many of `draws` resampled decisions (k runs a side, drawn without replacement within a side: a run twice
+    in one side would be a tie no real A/B has) fail `gate`. `pool_b` None: A against other A runs (false alarms),
+    disjoint where the pool holds 2k runs, else two independent draws that may share runs (`false_alarm_draws`)."""
+    failed = 0
+    for _ in range(draws):
+        if pool_b is None:
+            both = rng.sample(pool_a, 2 * k) if 2 * k <= len(pool_a) else rng.sample(pool_a, k) + rng.sample(pool_a, k)
+            a, b = both[:k], both[k:]
+        else:
+            a, b = rng.sample(pool_a, k), rng.sample(pool_b, k)
+        per_a = metrics.per_run_values([{name: s} for s in a], {name: gate})
+        per_b = metrics.per_run_values([{name: s} for s in b], {name: gate})
+        failed += any(g.status == metrics.GateStatus.FAIL for g in metrics.evaluate({name: gate}, per_b, per_a))
+    return failed
+
+
+def steady_spread(runs: list[ScenarioResult], name: str) -> dict[int, float]:
+    """CV across runs of the per-run median using the first n steady samples, n = 1..all."""
+    series = [r.metrics.get(name, []) for r in runs]
+    longest = min((len(s) for s in series), default=0)
+    out = {}
+    for n in range(1, longest + 1):
+        medians = [statistics.median(s[:n]) for s in series]
+        if len(medians) >= 2 and statistics.fmean(medians):
+            out[n] = round(statistics.stdev(medians) / abs(statistics.fmean(medians)), 4)
+    return out
+
+
+def centre_change(name: str, pool_a: list[list[float]], pool_b: list[list[float]]) -> float:
+    med = [statistics.median([statistics.median(s) for s in p]) for p in (pool_a, pool_b)]
+    return med[1] / med[0] - 1 if med[0] else float("nan")
+
+
+def analyze(a_runs: list[ScenarioResult], b_runs: list[ScenarioResult], effect: str, device: str, sglang: str,
+            model: str, seed: int = 0, draws: int = DRAWS) -> tuple[list[dict], dict]:
+    """power.json rows (one per metric x runs per side, default gates) and the rest of the figures."""
+    rng = random.Random(seed)
+    gates = defaults.ab_gates()
+    rows, extra = [], {"measured_change": {}, "stricter": [], "per_run_cv": {}, "steady_steps_cv": {}}
+    for name, gate in gates.items():
+        pool_a = [r.metrics[name] for r in a_runs if r.metrics.get(name)]
+        pool_b = [r.metrics[name] for r in b_runs if r.metrics.get(name)]
+        if len(pool_a) < 2 or len(pool_b) < 2:
+            continue
+        extra["measured_change"][name] = round(centre_change(name, pool_a, pool_b), 4)
+        extra["per_run_cv"][name] = {"a": _cv([statistics.median(s) for s in pool_a]),
+                                     "b": _cv([statistics.median(s) for s in pool_b])}
+        extra["steady_steps_cv"][name] = steady_spread(a_runs, name)
+        for k in [k for k in RUNS_PER_SIDE if k <= min(len(pool_a), len(pool_b))]:
+            rows.append({"metric": name, "effect": effect, "runs_per_side": k, "gate": gate, "decisions": draws,
+                         "detected": decision_rate(gate, name, pool_a, pool_b, k, rng, draws),
+                         "unchanged_decisions": draws,
+                         "false_alarms": decision_rate(gate, name, pool_a, None, k, rng, draws),
+                         "false_alarm_draws": "disjoint" if 2 * k <= len(pool_a) else "overlapping",
+                         "measured_change": extra["measured_change"][name], "device": device, "sglang": sglang,
+                         "model": model, "pool_a": len(pool_a), "pool_b": len(pool_b)})
+            for limit in STRICTER:
+                strict = {**{kk: v for kk, v in gate.items() if kk not in ("max_drop", "max_rise")},
+                          ("max_drop" if "max_drop" in gate else "max_rise"): limit}
+                extra["stricter"].append({"metric": name, "runs_per_side": k, "threshold": limit,
+                                          "detected": decision_rate(strict, name, pool_a, pool_b, k, rng, draws),
+                                          "false_alarms": decision_rate(strict, name, pool_a, None, k, rng, draws),
+                                          "decisions": draws})
+    extra["timings"] = {side: _timing_summary(runs) for side, runs in (("a", a_runs), ("b", b_runs))}
+    return rows, extra
+
+
+def _cv(values: list[float]) -> float | None:
+    if len(values) < 2 or not statistics.fmean(values):
+        return None
+    return round(statistics.stdev(values) / abs(statistics.fmean(values)), 4)
+
+
+def _timing_summary(runs: list[ScenarioResult]) -> dict[str, dict[str, float]]:
+    out = {}
+    for key in ("engine_start_s", "first_step_s", "total_s"):
+        vals = [r.timings[key] for r in runs if key in (r.timings or {})]
+        if vals:
+            out[key] = {"median": round(statistics.median(vals), 1), "min": round(min(vals), 1),
+                        "max": round(max(vals), 1)}
+    return out
+
+
+def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
+    lines = [f"# Power of the default A/B gates: {pools['scenario']}", "",
+             (f"A: unchanged. B: engine args `{pools.get('b_args')}`, injected `{pools.get('b_inject')}`. "
+              f"Pools: {meta['a']} A runs, {meta['b']} B runs (failed runs left out: {meta['failed']}). Device "
+              f"{meta['device']}, sglang {meta['sglang']}. {DRAWS} resampled decisions per cell; a cell of k runs "
+              "a side needs k runs in each pool."), "",
+             "## Default gates (defaults.yaml `ab:`)", ""]
+    table = [[r["metric"], f"{r['measured_change']:+.1%}", json.dumps(r["gate"]), r["runs_per_side"],
+              f"{r['detected'] / r['decisions']:.1%}", f"{r['false_alarms'] / r['unchanged_decisions']:.1%}"] for r in rows]
+    lines.append(tabulate(table, ["metric", "B vs A (median)", "gate", "runs/side", "detected", "false alarms"],
+                          tablefmt="github"))
+    lines += ["", "## Stricter thresholds (same pools)", ""]
+    table = [[s["metric"], s["threshold"], s["runs_per_side"], f"{s['detected'] / s['decisions']:.1%}",
+              f"{s['false_alarms'] / s['decisions']:.1%}"] for s in extra["stricter"]]
+    lines.append(tabulate(table, ["metric", "threshold", "runs/side", "detected", "false alarms"], tablefmt="github"))
+    lines += ["", "## Per-run CV of the gated metrics (CV of the per-run medians)", ""]
+    lines.append(tabulate([[m, v["a"], v["b"]] for m, v in extra["per_run_cv"].items()], ["metric", "A", "B"],
+                          tablefmt="github"))
+    lines += ["", "## CV of the per-run median by steady steps used (A pool)", ""]
+    lines.append(tabulate([[m, *[f"{n}: {c}" for n, c in v.items()]] for m, v in extra["steady_steps_cv"].items()],
+                          tablefmt="github"))
+    lines += ["", "## Time per run (s)", ""]
+    lines.append(tabulate([[side, key, v["median"], v["min"], v["max"]] for side, t in extra["timings"].items()
+                           for key, v in t.items()], ["side", "phase", "median", "min", "max"], tablefmt="github"))
+    return "\n".join(lines) + "\n"
+
+
+def run_analyze(ns: argparse.Namespace) -> int:
+    pools_dir = Path(ns.pools)
+    pools = json.loads((pools_dir / "pools.json").read_text())
+    all_runs = {side: [ScenarioResult.load(p) for p in sorted((pools_dir / side).glob("*/result.json"))]
+                for side in ("a", "b")}
+    failed = {side: sum(r.verdict != Verdict.PASS for r in runs) for side, runs in all_runs.items()}
+    a_runs, b_runs = (load_pool(pools_dir / side) for side in ("a", "b"))
+    props = a_runs[0].properties if a_runs else {}
+    effect = " + ".join(filter(None, [f"args:{pools['b_args']}" if pools.get("b_args") else "",
+                                      f"inject:{pools['b_inject']}" if pools.get("b_inject") else ""]))
+    meta = {"a": len(a_runs), "b": len(b_runs), "failed": failed, "device": ns.device or props.get("version.gpu", "?"),
+            "sglang": props.get("version.sglang", "?")}
+    rows, extra = analyze(a_runs, b_runs, effect, meta["device"], meta["sglang"], pools["scenario"].split(".")[0])
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "power.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (out / "power-extra.json").write_text(json.dumps(extra, indent=1) + "\n")
+    (out / "power.md").write_text(render(rows, extra, pools, meta))
+    print((out / "power.md").read_text())
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="gpu_power.py", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="verb", required=True)
+    pools = sub.add_parser("pools")
+    pools.add_argument("--matrix", required=True)
+    pools.add_argument("-k", required=True)
+    pools.add_argument("--pairs", type=int, required=True)
+    pools.add_argument("--sglang", help="run against this sglang version (default: the matrix's)")
+    pools.add_argument("--b-args")
+    pools.add_argument("--b-inject")
+    pools.add_argument("--ray-address")
+    pools.add_argument("--out", required=True)
+    an = sub.add_parser("analyze")
+    an.add_argument("pools")
+    an.add_argument("--out", required=True)
+    an.add_argument("--device")
+    ns = p.parse_args(argv)
+    try:
+        return run_pools(ns) if ns.verb == "pools" else run_analyze(ns)
+    except (ColobenchError, OSError, ValueError) as exc:
+        print(f"gpu_power: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

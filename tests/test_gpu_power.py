@@ -1,0 +1,50 @@
+"""benchmarks/gpu_power.py's analysis on pools made here: a clear shift is detected, no shift raises no alarm."""
+
+import json
+import random
+import sys
+
+from harness import REPO_ROOT
+from harness.judge.result import ScenarioResult
+from harness.judge.verdict import Verdict
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import gpu_power
+
+
+def pool(folder, side, n, scale, rng, sync_scale=1.0):
+    for i in range(n):
+        samples = {"rollout_tokens_per_s": [1000 * scale * rng.gauss(1, 0.01) for _ in range(5)],
+                   "weight_sync_s": [0.5 * sync_scale * rng.gauss(1, 0.01) for _ in range(5)],
+                   "train_step_s": [0.3 * rng.gauss(1, 0.01) for _ in range(5)]}
+        ScenarioResult(f"s.{side}{i}", Verdict.PASS, "", metrics=samples, properties={"version.gpu": "X"},
+                       timings={"engine_start_s": 40.0, "first_step_s": 50.0, "total_s": 70.0}).save(folder / side / f"s.{side}{i}")
+
+
+def test_analysis_detects_a_clear_regression_and_keeps_quiet_on_none(tmp_path):
+    rng = random.Random(1)
+    pool(tmp_path, "a", 10, 1.0, rng)
+    pool(tmp_path, "b", 10, 0.8, rng, sync_scale=1.0)            # tokens/s 20 % down, sync unchanged
+    ScenarioResult("s.bad", Verdict.REGRESSED, "x", metrics={}).save(tmp_path / "b" / "s.bad")
+    (tmp_path / "pools.json").write_text(json.dumps({"scenario": "m.tp1", "b_args": "chunked_prefill_size=512",
+                                                      "b_inject": None}))
+    assert gpu_power.main(["analyze", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    rows = json.loads((tmp_path / "out" / "power.json").read_text())
+    by = {(r["metric"], r["runs_per_side"]): r for r in rows}
+    assert set(rows[0]) >= {"metric", "effect", "runs_per_side", "decisions", "detected", "unchanged_decisions",
+                            "false_alarms", "device", "sglang", "model"}
+    assert by["rollout_tokens_per_s", 5]["detected"] == by["rollout_tokens_per_s", 5]["decisions"]
+    assert by["rollout_tokens_per_s", 3]["detected"] == 0          # Mann-Whitney cannot reach p < 0.05 with 3 + 3
+    assert by["weight_sync_s", 8]["detected"] < by["weight_sync_s", 8]["decisions"] * 0.05
+    assert all(r["false_alarms"] < r["unchanged_decisions"] * 0.05 for r in rows)
+    assert rows[0]["effect"] == "args:chunked_prefill_size=512" and rows[0]["pool_b"] == 10
+    text = (tmp_path / "out" / "power.md").read_text()
+    assert "10 A runs, 10 B runs (failed runs left out: {'a': 0, 'b': 1})" in text and "engine_start_s" in text
+
+
+def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
+    assert gpu_power.main(["analyze", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k", "llama3.1-8b-shape and not mcore",
+                           "--pairs", "1", "--out", str(tmp_path / "p"), "--b-args", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "pools.json" in err and "expected KEY=VALUE" in err
