@@ -6,7 +6,7 @@ full scenario (its own engine, trainer, syncs and verdict), into OUT/a/ and OUT/
 over several device calls. `analyze`: from the pools, by bootstrap resampling (k runs drawn with replacement per
 side, without replacement within a side, 2000 draws), how often the default `ab:` gate of each metric (defaults.yaml, judged exactly as `colobench run
 --ab` judges: `metrics.evaluate` on one median per run) calls B `regressed` against A (detection) and how often it
-calls A regressed against other A runs (false alarm), at 3, 5 and 8 runs a side; the same for each effect at
+calls A regressed against other disjoint A runs (false alarm; needs 2k unchanged runs), at 3, 5 and 8 runs a side; the same for each effect at
 stricter thresholds (what it would take); per-run CV of every gated metric; the spread of the per-run median by
 number of steady steps; engine start, first step and total time per run. Writes power.json and power.md.
 
@@ -81,14 +81,16 @@ def load_pool(folder: Path) -> list[ScenarioResult]:
 
 
 def decision_rate(gate: dict, name: str, pool_a: list[list[float]], pool_b: list[list[float]] | None, k: int,
-                  rng: random.Random, draws: int = DRAWS) -> int:
+                  rng: random.Random, draws: int = DRAWS) -> int | None:
     """How many of `draws` resampled decisions (k runs a side, drawn without replacement within a side: a run twice
     in one side would be a tie no real A/B has) fail `gate`. `pool_b` None: A against other A runs (false alarms),
-    disjoint where the pool holds 2k runs, else two independent draws that may share runs (`false_alarm_draws`)."""
+    two disjoint draws of k; None when the pool holds fewer than 2k runs (draws sharing runs would understate it)."""
+    if pool_b is None and 2 * k > len(pool_a):
+        return None
     failed = 0
     for _ in range(draws):
         if pool_b is None:
-            both = rng.sample(pool_a, 2 * k) if 2 * k <= len(pool_a) else rng.sample(pool_a, k) + rng.sample(pool_a, k)
+            both = rng.sample(pool_a, 2 * k)
             a, b = both[:k], both[k:]
         else:
             a, b = rng.sample(pool_a, k), rng.sample(pool_b, k)
@@ -135,7 +137,6 @@ def analyze(a_runs: list[ScenarioResult], b_runs: list[ScenarioResult], effect: 
                          "detected": decision_rate(gate, name, pool_a, pool_b, k, rng, draws),
                          "unchanged_decisions": draws,
                          "false_alarms": decision_rate(gate, name, pool_a, None, k, rng, draws),
-                         "false_alarm_draws": "disjoint" if 2 * k <= len(pool_a) else "overlapping",
                          "measured_change": extra["measured_change"][name], "device": device, "sglang": sglang,
                          "model": model, "pool_a": len(pool_a), "pool_b": len(pool_b)})
             for limit in STRICTER:
@@ -165,6 +166,10 @@ def _timing_summary(runs: list[ScenarioResult]) -> dict[str, dict[str, float]]:
     return out
 
 
+def _share(count: int | None, of: int) -> str:
+    return "n/a (fewer than 2k unchanged runs)" if count is None else f"{count / of:.1%}"
+
+
 def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
     lines = [f"# Power of the default A/B gates: {pools['scenario']}", "",
              (f"A: unchanged. B: engine args `{pools.get('b_args')}`, injected `{pools.get('b_inject')}`. "
@@ -173,12 +178,12 @@ def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
               "a side needs k runs in each pool."), "",
              "## Default gates (defaults.yaml `ab:`)", ""]
     table = [[r["metric"], f"{r['measured_change']:+.1%}", json.dumps(r["gate"]), r["runs_per_side"],
-              f"{r['detected'] / r['decisions']:.1%}", f"{r['false_alarms'] / r['unchanged_decisions']:.1%}"] for r in rows]
+              f"{r['detected'] / r['decisions']:.1%}", _share(r["false_alarms"], r["unchanged_decisions"])] for r in rows]
     lines.append(tabulate(table, ["metric", "B vs A (median)", "gate", "runs/side", "detected", "false alarms"],
                           tablefmt="github"))
     lines += ["", "## Stricter thresholds (same pools)", ""]
     table = [[s["metric"], s["threshold"], s["runs_per_side"], f"{s['detected'] / s['decisions']:.1%}",
-              f"{s['false_alarms'] / s['decisions']:.1%}"] for s in extra["stricter"]]
+              _share(s["false_alarms"], s["decisions"])] for s in extra["stricter"]]
     lines.append(tabulate(table, ["metric", "threshold", "runs/side", "detected", "false alarms"], tablefmt="github"))
     lines += ["", "## Per-run CV of the gated metrics (CV of the per-run medians)", ""]
     lines.append(tabulate([[m, v["a"], v["b"]] for m, v in extra["per_run_cv"].items()], ["metric", "A", "B"],

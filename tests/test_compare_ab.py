@@ -1,5 +1,6 @@
 """compare (history -> table/markdown/plot) and A/B (interleaved runs of two versions, judged per scenario)."""
 
+import io
 import sys
 
 import pytest
@@ -87,5 +88,13 @@ def test_ab_of_an_injected_slowdown_on_any_scenario(tmp_path, write_matrix):
         ab.with_variant(s, "inject:sync_slowdown:fast", 1, "b")
     sess = Session(tmp_path / "run", execute.Options(infra_retries=0))
     (tmp_path / "run").mkdir()
+    sess.out = io.StringIO()
     decision = ab.run_ab(sess, [s], ["none", "none"])[0]
     assert decision.verdict == Verdict.PASS and decision.properties["ab.b"] == "none"
+    assert "repeat 2 a side can never reach p < 0.05" in sess.out.getvalue() and "repeat >= 4" in sess.out.getvalue()
+
+
+def test_runs_a_side_needed_for_significance():
+    from harness.judge.stats import mann_whitney_u, runs_for_significance
+    assert runs_for_significance(0.05) == 4 and runs_for_significance(0.01) == 5
+    assert mann_whitney_u([1.0, 2.0, 3.0], [4.0, 5.0, 6.0], "less")[1] == pytest.approx(0.05)

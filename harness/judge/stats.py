@@ -67,6 +67,15 @@ def mann_whitney_u(a: list[float], b: list[float], alternative: str = "two-sided
     return float(res.statistic), float(res.pvalue)
 
 
+def runs_for_significance(alpha: float) -> int:
+    """The fewest runs a side at which a one-sided Mann-Whitney U test can reach p < alpha at all: fully separated
+    samples of k and k give p = 1 / C(2k, k) (3 + 3: exactly 0.05)."""
+    k = 1
+    while 1 / math.comb(2 * k, k) >= alpha:
+        k += 1
+    return k
+
+
 def is_different(a: list[float], b: list[float], p_threshold: float = 0.05) -> bool:
     """True when the two samples differ at the given two-sided significance."""
     return mann_whitney_u(a, b)[1] < p_threshold

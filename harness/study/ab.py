@@ -15,7 +15,7 @@ import dataclasses
 import yaml
 
 from harness.errors import ColobenchError
-from harness.judge import metrics
+from harness.judge import metrics, stats
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Evidence, Verdict, fold
 from harness.matrix import defaults, schema
@@ -84,6 +84,16 @@ def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: lis
                           properties=props, gates=[g.to_json() for g in judged])
 
 
+def warn_underpowered(sess: Session, s: Scenario) -> None:
+    """One line when `repeat` is too small for any relative gate of `s` ever to call B regressed."""
+    gates = metrics.relative(s.settings.get("metrics", {})) or defaults.ab_gates()
+    alpha = min(float(g.get("p", metrics.DEFAULT_P)) for g in gates.values())
+    need = stats.runs_for_significance(alpha)
+    if s.settings["repeat"] < need:
+        print(f"colobench: {s.id}: repeat {s.settings['repeat']} a side can never reach p < {alpha:g}, so --ab can "
+              f"only decide pass or inconclusive; use repeat >= {need} to let it call regressed", file=sess.out, flush=True)
+
+
 def check_variants(variants: list[str]) -> None:
     """Two variants, each a version, none, args:... or inject:...; a one-line error before anything runs."""
     if len(variants) != 2 or not all(variants):
@@ -108,6 +118,8 @@ def run_ab(sess: Session, scenarios: list[Scenario], variants: list[str]) -> lis
     if not targets:
         raise ColobenchError("--ab: versions need sglang-engine scenarios (the reference engine has no versions)")
     decisions = []
+    for s in targets:
+        warn_underpowered(sess, s)
     for i, s in enumerate(targets):
         ra: list[ScenarioResult] = []
         rb: list[ScenarioResult] = []
