@@ -6,7 +6,8 @@ full scenario (its own engine, trainer, syncs and verdict), into OUT/a/ and OUT/
 over several device calls. `analyze`: from the pools, by bootstrap resampling (k runs drawn with replacement per
 side, without replacement within a side, 2000 draws), how often the default `ab:` gate of each metric (defaults.yaml, judged exactly as `colobench run
 --ab` judges: `metrics.evaluate` on one median per run) calls B `regressed` against A (detection) and how often it
-calls A regressed against other disjoint A runs (false alarm; needs 2k unchanged runs), at 3, 5 and 8 runs a side; the same for each effect at
+calls A regressed against other disjoint A runs (false alarm; needs 2k unchanged runs), at 3, 5 and 8 runs a side;
+the same A halves with one made 5% worse (detection of an exact 5% on the measured noise); the same for each effect at
 stricter thresholds (what it would take); per-run CV of every gated metric; the spread of the per-run median by
 number of steady steps; engine start, first step and total time per run. Writes power.json and power.md.
 
@@ -39,6 +40,7 @@ from harness.run import execute
 from harness.study.ab import engine_args_from_spec
 
 RUNS_PER_SIDE = (3, 5, 8)
+SHIFT = 0.05                           # the regression the issue asks to catch, laid on the A pool's own noise
 DRAWS = 2000
 STRICTER = ("1%", "2%", "3%")          # thresholds tried beside the default (what detection would take)
 
@@ -81,17 +83,19 @@ def load_pool(folder: Path) -> list[ScenarioResult]:
 
 
 def decision_rate(gate: dict, name: str, pool_a: list[list[float]], pool_b: list[list[float]] | None, k: int,
-                  rng: random.Random, draws: int = DRAWS) -> int | None:
+                  rng: random.Random, draws: int = DRAWS, shift: float = 0.0) -> int | None:
     """How many of `draws` resampled decisions (k runs a side, drawn without replacement within a side: a run twice
-    in one side would be a tie no real A/B has) fail `gate`. `pool_b` None: A against other A runs (false alarms),
-    two disjoint draws of k; None when the pool holds fewer than 2k runs (draws sharing runs would understate it)."""
+    in one side would be a tie no real A/B has) fail `gate`. `pool_b` None: A against other A runs, two disjoint
+    draws of k (None when the pool holds fewer than 2k runs: draws sharing runs would understate it), the second
+    side's samples made `shift` worse (0: false alarms; 0.05: a 5% regression on the measured noise)."""
     if pool_b is None and 2 * k > len(pool_a):
         return None
     failed = 0
     for _ in range(draws):
         if pool_b is None:
             both = rng.sample(pool_a, 2 * k)
-            a, b = both[:k], both[k:]
+            worse = 1 - shift if "max_drop" in gate else 1 + shift
+            a, b = both[:k], [[x * worse for x in run] for run in both[k:]]
         else:
             a, b = rng.sample(pool_a, k), rng.sample(pool_b, k)
         per_a = metrics.per_run_values([{name: s} for s in a], {name: gate})
@@ -122,7 +126,7 @@ def analyze(a_runs: list[ScenarioResult], b_runs: list[ScenarioResult], effect: 
     """power.json rows (one per metric x runs per side, default gates) and the rest of the figures."""
     rng = random.Random(seed)
     gates = defaults.ab_gates()
-    rows, extra = [], {"measured_change": {}, "stricter": [], "per_run_cv": {}, "steady_steps_cv": {}}
+    rows, extra = [], {"measured_change": {}, "stricter": [], "shifted": [], "per_run_cv": {}, "steady_steps_cv": {}}
     for name, gate in gates.items():
         pool_a = [r.metrics[name] for r in a_runs if r.metrics.get(name)]
         pool_b = [r.metrics[name] for r in b_runs if r.metrics.get(name)]
@@ -139,13 +143,19 @@ def analyze(a_runs: list[ScenarioResult], b_runs: list[ScenarioResult], effect: 
                          "false_alarms": decision_rate(gate, name, pool_a, None, k, rng, draws),
                          "measured_change": extra["measured_change"][name], "device": device, "sglang": sglang,
                          "model": model, "pool_a": len(pool_a), "pool_b": len(pool_b)})
-            for limit in STRICTER:
-                strict = {**{kk: v for kk, v in gate.items() if kk not in ("max_drop", "max_rise")},
-                          ("max_drop" if "max_drop" in gate else "max_rise"): limit}
-                extra["stricter"].append({"metric": name, "runs_per_side": k, "threshold": limit,
-                                          "detected": decision_rate(strict, name, pool_a, pool_b, k, rng, draws),
-                                          "false_alarms": decision_rate(strict, name, pool_a, None, k, rng, draws),
-                                          "decisions": draws})
+            for limit in (None, *STRICTER):
+                strict = gate if limit is None else {
+                    **{kk: v for kk, v in gate.items() if kk not in ("max_drop", "max_rise")},
+                    ("max_drop" if "max_drop" in gate else "max_rise"): limit}
+                threshold = limit or gate.get("max_drop") or gate.get("max_rise")
+                if limit is not None:
+                    extra["stricter"].append({"metric": name, "runs_per_side": k, "threshold": limit,
+                                              "detected": decision_rate(strict, name, pool_a, pool_b, k, rng, draws),
+                                              "false_alarms": decision_rate(strict, name, pool_a, None, k, rng, draws),
+                                              "decisions": draws})
+                extra["shifted"].append({"metric": name, "runs_per_side": k, "threshold": threshold, "shift": SHIFT,
+                                         "detected": decision_rate(strict, name, pool_a, None, k, rng, draws, SHIFT),
+                                         "decisions": draws})
     extra["timings"] = {side: _timing_summary(runs) for side, runs in (("a", a_runs), ("b", b_runs))}
     return rows, extra
 
@@ -185,6 +195,10 @@ def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
     table = [[s["metric"], s["threshold"], s["runs_per_side"], f"{s['detected'] / s['decisions']:.1%}",
               _share(s["false_alarms"], s["decisions"])] for s in extra["stricter"]]
     lines.append(tabulate(table, ["metric", "threshold", "runs/side", "detected", "false alarms"], tablefmt="github"))
+    lines += ["", f"## A {SHIFT:.0%} regression laid on the A pool's own runs (disjoint halves; what it would take)", ""]
+    table = [[s["metric"], s["threshold"], s["runs_per_side"], _share(s["detected"], s["decisions"])]
+             for s in extra["shifted"]]
+    lines.append(tabulate(table, ["metric", "threshold", "runs/side", "detected"], tablefmt="github"))
     lines += ["", "## Per-run CV of the gated metrics (CV of the per-run medians)", ""]
     lines.append(tabulate([[m, v["a"], v["b"]] for m, v in extra["per_run_cv"].items()], ["metric", "A", "B"],
                           tablefmt="github"))

@@ -39,6 +39,11 @@ def test_analysis_detects_a_clear_regression_and_keeps_quiet_on_none(tmp_path):
     assert all(r["false_alarms"] < r["unchanged_decisions"] * 0.05 for r in rows if r["runs_per_side"] <= 5)
     assert by["rollout_tokens_per_s", 8]["false_alarms"] is None              # 16 disjoint unchanged runs needed
     assert rows[0]["effect"] == "args:chunked_prefill_size=512" and rows[0]["pool_b"] == 10
+    shifted = {(x["metric"], x["runs_per_side"], x["threshold"]): x
+               for x in json.loads((tmp_path / "out" / "power-extra.json").read_text())["shifted"]}
+    assert shifted["weight_sync_s", 5, "2%"]["detected"] == 2000            # 1% noise: a 5% rise is always seen
+    assert shifted["weight_sync_s", 5, "10%"]["detected"] == 0              # beyond the default 10% threshold
+    assert shifted["weight_sync_s", 8, "2%"]["detected"] is None            # 16 disjoint runs needed
     text = (tmp_path / "out" / "power.md").read_text()
     assert "10 A runs, 10 B runs (failed runs left out: {'a': 0, 'b': 1})" in text and "engine_start_s" in text
 
