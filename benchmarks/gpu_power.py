@@ -3,15 +3,16 @@
 `pools`: runs one scenario as A (unchanged) and B (a real change: engine arguments, e.g. a smaller
 `chunked_prefill_size`, and/or an injected fault, e.g. `sync_slowdown:0.05`) alternately, A B A B ..., each run a
 full scenario (its own engine, trainer, syncs and verdict), into OUT/a/ and OUT/b/. Calls append: a pool can grow
-over several device calls. `analyze`: from the pools, by bootstrap resampling (k runs drawn with replacement per
-side, without replacement within a side, 2000 draws), how often the default `ab:` gate of each metric (defaults.yaml, judged exactly as `colobench run
---ab` judges: `metrics.evaluate` on one median per run) calls B `regressed` against A (detection) and how often it
-calls A regressed against other disjoint A runs (false alarm; needs 2k unchanged runs), at 3, 5 and 8 runs a side;
-the same A halves with one made 5% worse (detection of an exact 5% on the measured noise); the same for each effect at
-stricter thresholds (what it would take); per-run CV of every gated metric; the spread of the per-run median by
-number of steady steps; engine start, first step and total time per run. Writes power.json and power.md.
+over several device calls. `analyze`: from the pools, by resampling (k runs a side, drawn without replacement
+within a side, 2000 draws), how often the default `ab:` gate of each metric
+(defaults.yaml, judged exactly as `colobench run --ab` judges: `metrics.evaluate` on one median per run) calls B
+`regressed` against A (detection) and how often it calls A regressed against other disjoint A runs (false alarm;
+needs 2k unchanged runs), at 3, 5 and 8 runs a side; the same A halves with one made 5% worse (detection of an exact
+5% on the measured noise); the same for each effect at stricter thresholds (what it would take); per-run CV of every
+gated metric; the spread of the per-run median by number of steady steps; engine start, first step and total time
+per run. Writes power.json and power.md.
 
-Usage (GPU host; tools/gpu-host.sh):
+Usage (GPU host; tools/gpu-host.sh; the repository on PYTHONPATH):
   python3 benchmarks/gpu_power.py pools --matrix matrix/perf.yaml -k "qwen3-8b-shape and not mcore" --pairs 5 \
       --b-args chunked_prefill_size=1024 --b-inject sync_slowdown:0.05 --out /tmp/out/pools
   python3 benchmarks/gpu_power.py analyze /tmp/out/pools --out reports/gpu/DATE-power
@@ -188,14 +189,16 @@ def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
               "a side needs k runs in each pool."), "",
              "## Default gates (defaults.yaml `ab:`)", ""]
     table = [[r["metric"], f"{r['measured_change']:+.1%}", json.dumps(r["gate"]), r["runs_per_side"],
-              f"{r['detected'] / r['decisions']:.1%}", _share(r["false_alarms"], r["unchanged_decisions"])] for r in rows]
+              f"{r['detected'] / r['decisions']:.1%}", _share(r["false_alarms"], r["unchanged_decisions"])]
+             for r in rows]
     lines.append(tabulate(table, ["metric", "B vs A (median)", "gate", "runs/side", "detected", "false alarms"],
                           tablefmt="github"))
     lines += ["", "## Stricter thresholds (same pools)", ""]
     table = [[s["metric"], s["threshold"], s["runs_per_side"], f"{s['detected'] / s['decisions']:.1%}",
               _share(s["false_alarms"], s["decisions"])] for s in extra["stricter"]]
     lines.append(tabulate(table, ["metric", "threshold", "runs/side", "detected", "false alarms"], tablefmt="github"))
-    lines += ["", f"## A {SHIFT:.0%} regression laid on the A pool's own runs (disjoint halves; what it would take)", ""]
+    lines += ["", f"## A {SHIFT:.0%} regression laid on the A pool's own runs (disjoint halves; what it would take)",
+              ""]
     table = [[s["metric"], s["threshold"], s["runs_per_side"], _share(s["detected"], s["decisions"])]
              for s in extra["shifted"]]
     lines.append(tabulate(table, ["metric", "threshold", "runs/side", "detected"], tablefmt="github"))

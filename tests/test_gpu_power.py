@@ -18,7 +18,8 @@ def pool(folder, side, n, scale, rng, sync_scale=1.0):
                    "weight_sync_s": [0.5 * sync_scale * rng.gauss(1, 0.01) for _ in range(5)],
                    "train_step_s": [0.3 * rng.gauss(1, 0.01) for _ in range(5)]}
         ScenarioResult(f"s.{side}{i}", Verdict.PASS, "", metrics=samples, properties={"version.gpu": "X"},
-                       timings={"engine_start_s": 40.0, "first_step_s": 50.0, "total_s": 70.0}).save(folder / side / f"s.{side}{i}")
+                       timings={"engine_start_s": 40.0, "first_step_s": 50.0, "total_s": 70.0},
+                       ).save(folder / side / f"s.{side}{i}")
 
 
 def test_analysis_detects_a_clear_regression_and_keeps_quiet_on_none(tmp_path):
@@ -50,7 +51,8 @@ def test_analysis_detects_a_clear_regression_and_keeps_quiet_on_none(tmp_path):
 
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
     assert gpu_power.main(["analyze", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
-    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k", "llama3.1-8b-shape and not mcore",
-                           "--pairs", "1", "--out", str(tmp_path / "p"), "--b-args", "nope"]) == 2
+    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
+                           "llama3.1-8b-shape and not mcore", "--pairs", "1", "--out", str(tmp_path / "p"),
+                           "--b-args", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "pools.json" in err and "expected KEY=VALUE" in err

@@ -64,7 +64,8 @@ def test_custom_all_reduce_switch_per_version():
     assert "--disable-custom-all-reduce" in argv and "--chunked-prefill-size" not in argv
     assert sglang.parse_version("0.5.12.post1") == (0, 5, 12)
     argv, _ = sglang.server_command("/m", (0, 5, 17), tp=1, ep=1, port=1, nccl_port=2, base_gpu_id=0,
-                                    memory_saver=True, custom_all_reduce="v2", engine_args={"chunked_prefill_size": 1024})
+                                    memory_saver=True, custom_all_reduce="v2",
+                                    engine_args={"chunked_prefill_size": 1024})
     assert argv[argv.index("--chunked-prefill-size") + 1] == "1024"
 
 

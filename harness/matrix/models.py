@@ -117,8 +117,10 @@ def parse(doc: Any, path: str) -> dict[str, Model]:
         layers = spec.get("layers")
         if layers is not None:
             full = (spec.get("config") or {}).get("num_hidden_layers")
-            _check(is_int(layers) and layers >= 1 and is_int(full) and layers <= full, yamlfile.where(path, spec, "layers"),
-                   f"models.{name}.layers: expected an int from 1 to config.num_hidden_layers ({full!r}), got {layers!r}")
+            _check(is_int(layers) and layers >= 1 and is_int(full) and layers <= full,
+                   yamlfile.where(path, spec, "layers"),
+                   f"models.{name}.layers: expected an int from 1 to config.num_hidden_layers ({full!r}), "
+                   f"got {layers!r}")
         min_gpus = spec.get("min_gpus", 1)
         _check(is_int(min_gpus) and min_gpus >= 1,
                yamlfile.where(path, spec, "min_gpus"), f"models.{name}.min_gpus: expected a positive int, got {min_gpus!r}")

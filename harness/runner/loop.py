@@ -136,8 +136,8 @@ class Run:
                 lr=float(self.args.get("lr", 1e-3)), seed=int(self.args.get("seed", 0)), engine_url=url,
                 engine_kind=self.axes["engine"], engine_tp=self.axes["tp"], colocate=self.colocate, fault=self.fault,
                 local_rank=placement.local_index(lay, bundle), engine_base=self.base, rank=rank, world=len(bundles),
-                master_addr=lay.node_ips[first], master_port=lay.ports[first][1], tp=self.axes["tp"], ep=self.axes["ep"],
-                weights_check=self.settings.get("weights_check", "auto"))
+                master_addr=lay.node_ips[first], master_port=lay.ports[first][1], tp=self.axes["tp"],
+                ep=self.axes["ep"], weights_check=self.settings.get("weights_check", "auto"))
             options = placement.actor_options(pg, bundle, placement.TRAINER_SHARE, self.use_gpus,
                                               sglang.trainer_env() if self.axes["engine"] == "sglang" else None)
             self.trainers.append(ray.remote(cls).options(**options).remote(spec))

@@ -40,7 +40,7 @@ def build_config(model: dict[str, Any], dtype: str):
 
 
 def ensure(model: dict[str, Any], dtype: str = "float32", seed: int = 0) -> Path:
-    """Path of the generated model folder (config.json + model.safetensors)."""
+    """Path of the generated model folder: config.json, and model.safetensors for a tiny model."""
     kind = model.get("kind", "tiny")
     key = hashlib.sha256(json.dumps([FORMAT, kind, model["architecture"], model["config"], dtype, seed],
                                     sort_keys=True).encode())

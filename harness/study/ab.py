@@ -91,7 +91,8 @@ def warn_underpowered(sess: Session, s: Scenario) -> None:
     need = stats.runs_for_significance(alpha)
     if s.settings["repeat"] < need:
         print(f"colobench: {s.id}: repeat {s.settings['repeat']} a side can never reach p < {alpha:g}, so --ab can "
-              f"only decide pass or inconclusive; use repeat >= {need} to let it call regressed", file=sess.out, flush=True)
+              f"only decide pass or inconclusive; use repeat >= {need} to let it call regressed",
+              file=sess.out, flush=True)
 
 
 def check_variants(variants: list[str]) -> None:

@@ -43,7 +43,8 @@ class Engine:
         self.requests = 0
         log(f"Load weight begin. model={args.model_path}")
         start = time.monotonic()
-        # a shape model has no weights file: dummy weights (seeded unlike the trainer's), as sglang's --load-format dummy
+        # a shape model has no weights file: dummy weights (seeded unlike the trainer's), as sglang's
+        # --load-format dummy
         self.model = tiny_model.load(args.model_path, torch.float32, "cpu", args.seed + 1)
         torch.manual_seed(args.seed)
         self.model.eval()
@@ -183,7 +184,8 @@ class Engine:
         into every weight), compare."""
         if action == "checksum":
             sums = {n: verify.cpu_hash(p) for n, p in self.params.items()}
-            one = {"tp_rank": 0, "tp_size": 1, "dp_rank": 0, "dp_size": 1, "pp_rank": 0, "pp_size": 1, "rank": 0, "size": 1}
+            one = {"tp_rank": 0, "tp_size": 1, "dp_rank": 0, "dp_size": 1, "pp_rank": 0, "pp_size": 1, "rank": 0,
+                   "size": 1}
             return {"success": True, "message": "Success.", "ranks": [{"checksums": sums, "parallelism_info": one}]}
         if action == "snapshot":
             self.snapshot = {n: p.detach().clone() for n, p in self.modules_params.items()}

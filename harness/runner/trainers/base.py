@@ -220,7 +220,8 @@ class Trainer:
         self._transfer(sent)
         return verify.resync_matches(self.client) if self.rank == 0 else (None, "")
 
-    def _check(self, named: list[tuple[str, torch.Tensor]], sent: list[tuple[str, torch.Tensor]]) -> tuple[bool | None, str]:
+    def _check(self, named: list[tuple[str, torch.Tensor]],
+               sent: list[tuple[str, torch.Tensor]]) -> tuple[bool | None, str]:
         """Rank 0's verdict on the engine's weights (see verify.py). A checksum disagreement on one rank is settled
         by the exact compare; where it passes, the checksum layout was wrong, not the weights."""
         how = self._check_method()
