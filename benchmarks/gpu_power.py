@@ -32,13 +32,12 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.errors import ColobenchError
-from harness.judge import metrics
+from harness.judge import metrics, stats
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
 from harness.matrix import defaults, models, scenario
-from harness.matrix.schema import fault_from_spec
 from harness.run import execute
-from harness.study.ab import engine_args_from_spec
+from harness.study import ab
 
 RUNS_PER_SIDE = (3, 5, 8)
 SHIFT = 0.05                           # the regression the issue asks to catch, laid on the A pool's own noise
@@ -47,12 +46,10 @@ STRICTER = ("1%", "2%", "3%")          # thresholds tried beside the default (wh
 
 
 def side_b(s: scenario.Scenario, args: str | None, inject: str | None) -> scenario.Scenario:
-    settings = dict(s.settings)
-    if args:
-        settings["engine_args"] = {**settings.get("engine_args", {}), **engine_args_from_spec(args)}
-    if inject:
-        settings["fault"] = fault_from_spec(inject, "--b-inject")
-    return dataclasses.replace(s, settings=settings)
+    """A with both changes applied the way `--ab` applies one side's (ab.with_variant)."""
+    for variant in filter(None, [args and f"args:{args}", inject and f"inject:{inject}"]):
+        s = ab.with_variant(s, variant, 1, "b")
+    return s
 
 
 def run_pools(ns: argparse.Namespace) -> int:
@@ -64,7 +61,7 @@ def run_pools(ns: argparse.Namespace) -> int:
     a = found[0]
     b = side_b(a, ns.b_args, ns.b_inject)
     out = Path(ns.out)
-    (out / "pools.json").parent.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "pools.json").write_text(json.dumps({"scenario": a.id, "b_args": ns.b_args, "b_inject": ns.b_inject}))
     options = execute.Options(ray_address=ns.ray_address, infra_retries=0)
     stamp = time.strftime("%H%M%S")
@@ -77,12 +74,6 @@ def run_pools(ns: argparse.Namespace) -> int:
 
 
 # --- analysis (pure: result.json files in, numbers out) ------------------------------------------------------
-def load_pool(folder: Path) -> list[ScenarioResult]:
-    """The passing runs of one side (a run that failed is reported, never pooled)."""
-    runs = [ScenarioResult.load(p) for p in sorted(folder.glob("*/result.json"))]
-    return [r for r in runs if r.verdict == Verdict.PASS]
-
-
 def decision_rate(gate: dict, name: str, pool_a: list[list[float]], pool_b: list[list[float]] | None, k: int,
                   rng: random.Random, draws: int = DRAWS, shift: float = 0.0) -> int | None:
     """How many of `draws` resampled decisions (k runs a side, drawn without replacement within a side: a run twice
@@ -92,10 +83,10 @@ def decision_rate(gate: dict, name: str, pool_a: list[list[float]], pool_b: list
     if pool_b is None and 2 * k > len(pool_a):
         return None
     failed = 0
+    worse = 1 - shift if "max_drop" in gate else 1 + shift
     for _ in range(draws):
         if pool_b is None:
             both = rng.sample(pool_a, 2 * k)
-            worse = 1 - shift if "max_drop" in gate else 1 + shift
             a, b = both[:k], [[x * worse for x in run] for run in both[k:]]
         else:
             a, b = rng.sample(pool_a, k), rng.sample(pool_b, k)
@@ -111,13 +102,25 @@ def steady_spread(runs: list[ScenarioResult], name: str) -> dict[int, float]:
     longest = min((len(s) for s in series), default=0)
     out = {}
     for n in range(1, longest + 1):
-        medians = [statistics.median(s[:n]) for s in series]
-        if len(medians) >= 2 and statistics.fmean(medians):
-            out[n] = round(statistics.stdev(medians) / abs(statistics.fmean(medians)), 4)
+        found = stats.cv([statistics.median(s[:n]) for s in series])
+        if found is not None:
+            out[n] = round(found, 4)
     return out
 
 
-def centre_change(name: str, pool_a: list[list[float]], pool_b: list[list[float]]) -> float:
+def per_run_cv(pool: list[list[float]]) -> float | None:
+    """CV of the per-run medians."""
+    found = stats.cv([statistics.median(s) for s in pool])
+    return None if found is None else round(found, 4)
+
+
+def with_threshold(gate: dict, limit: str) -> dict:
+    """The same relative gate with another max_drop / max_rise."""
+    key = "max_drop" if "max_drop" in gate else "max_rise"
+    return {**{k: v for k, v in gate.items() if k not in ("max_drop", "max_rise")}, key: limit}
+
+
+def centre_change(pool_a: list[list[float]], pool_b: list[list[float]]) -> float:
     med = [statistics.median([statistics.median(s) for s in p]) for p in (pool_a, pool_b)]
     return med[1] / med[0] - 1 if med[0] else float("nan")
 
@@ -133,9 +136,8 @@ def analyze(a_runs: list[ScenarioResult], b_runs: list[ScenarioResult], effect: 
         pool_b = [r.metrics[name] for r in b_runs if r.metrics.get(name)]
         if len(pool_a) < 2 or len(pool_b) < 2:
             continue
-        extra["measured_change"][name] = round(centre_change(name, pool_a, pool_b), 4)
-        extra["per_run_cv"][name] = {"a": _cv([statistics.median(s) for s in pool_a]),
-                                     "b": _cv([statistics.median(s) for s in pool_b])}
+        extra["measured_change"][name] = round(centre_change(pool_a, pool_b), 4)
+        extra["per_run_cv"][name] = {"a": per_run_cv(pool_a), "b": per_run_cv(pool_b)}
         extra["steady_steps_cv"][name] = steady_spread(a_runs, name)
         for k in [k for k in RUNS_PER_SIDE if k <= min(len(pool_a), len(pool_b))]:
             rows.append({"metric": name, "effect": effect, "runs_per_side": k, "gate": gate, "decisions": draws,
@@ -144,27 +146,19 @@ def analyze(a_runs: list[ScenarioResult], b_runs: list[ScenarioResult], effect: 
                          "false_alarms": decision_rate(gate, name, pool_a, None, k, rng, draws),
                          "measured_change": extra["measured_change"][name], "device": device, "sglang": sglang,
                          "model": model, "pool_a": len(pool_a), "pool_b": len(pool_b)})
-            for limit in (None, *STRICTER):
-                strict = gate if limit is None else {
-                    **{kk: v for kk, v in gate.items() if kk not in ("max_drop", "max_rise")},
-                    ("max_drop" if "max_drop" in gate else "max_rise"): limit}
-                threshold = limit or gate.get("max_drop") or gate.get("max_rise")
-                if limit is not None:
+            default = gate.get("max_drop") or gate.get("max_rise")
+            for limit in (default, *STRICTER):
+                tried = with_threshold(gate, limit)
+                if limit != default:
                     extra["stricter"].append({"metric": name, "runs_per_side": k, "threshold": limit,
-                                              "detected": decision_rate(strict, name, pool_a, pool_b, k, rng, draws),
-                                              "false_alarms": decision_rate(strict, name, pool_a, None, k, rng, draws),
+                                              "detected": decision_rate(tried, name, pool_a, pool_b, k, rng, draws),
+                                              "false_alarms": decision_rate(tried, name, pool_a, None, k, rng, draws),
                                               "decisions": draws})
-                extra["shifted"].append({"metric": name, "runs_per_side": k, "threshold": threshold, "shift": SHIFT,
-                                         "detected": decision_rate(strict, name, pool_a, None, k, rng, draws, SHIFT),
+                extra["shifted"].append({"metric": name, "runs_per_side": k, "threshold": limit, "shift": SHIFT,
+                                         "detected": decision_rate(tried, name, pool_a, None, k, rng, draws, SHIFT),
                                          "decisions": draws})
     extra["timings"] = {side: _timing_summary(runs) for side, runs in (("a", a_runs), ("b", b_runs))}
     return rows, extra
-
-
-def _cv(values: list[float]) -> float | None:
-    if len(values) < 2 or not statistics.fmean(values):
-        return None
-    return round(statistics.stdev(values) / abs(statistics.fmean(values)), 4)
 
 
 def _timing_summary(runs: list[ScenarioResult]) -> dict[str, dict[str, float]]:
@@ -220,7 +214,8 @@ def run_analyze(ns: argparse.Namespace) -> int:
     all_runs = {side: [ScenarioResult.load(p) for p in sorted((pools_dir / side).glob("*/result.json"))]
                 for side in ("a", "b")}
     failed = {side: sum(r.verdict != Verdict.PASS for r in runs) for side, runs in all_runs.items()}
-    a_runs, b_runs = (load_pool(pools_dir / side) for side in ("a", "b"))
+    # a run that failed is reported, never pooled
+    a_runs, b_runs = ([r for r in all_runs[side] if r.verdict == Verdict.PASS] for side in ("a", "b"))
     props = a_runs[0].properties if a_runs else {}
     effect = " + ".join(filter(None, [f"args:{pools['b_args']}" if pools.get("b_args") else "",
                                       f"inject:{pools['b_inject']}" if pools.get("b_inject") else ""]))

@@ -104,9 +104,9 @@ def spread(values: dict[str, list[float]]) -> dict[str, float]:
     """Sample-level coefficient of variation (sd / |mean|) of each metric with two or more finite samples."""
     out = {}
     for name, vals in values.items():
-        finite = stats.finite(vals)
-        if len(finite) >= 2 and stats.mean(finite):
-            out[name] = round(stats.sd(finite) / abs(stats.mean(finite)), 4)
+        found = stats.cv(stats.finite(vals))
+        if found is not None:
+            out[name] = round(found, 4)
     return out
 
 

@@ -27,6 +27,13 @@ def sd(values: list[float]) -> float:
     return stdev(values)
 
 
+def cv(values: list[float]) -> float | None:
+    """Coefficient of variation sd / |mean| (None below two values or at a zero mean)."""
+    if len(values) < 2 or not mean(values):
+        return None
+    return sd(values) / abs(mean(values))
+
+
 def band(ref: float, rel: float, abs_floor: float = 0.0) -> tuple[float, float]:
     """[ref - w, ref + w] with w = max(rel * |ref|, abs_floor): values near zero do not trip on a percentage."""
     width = max(rel * abs(ref), abs_floor)

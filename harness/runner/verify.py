@@ -52,18 +52,26 @@ def engine_hash(t: torch.Tensor) -> str:
     return cpu_hash(t)
 
 
+def _no_sglang_checksum(architecture: str, version: tuple[int, ...], tp: int, vocab: int) -> str | None:
+    """Why sglang cannot give a checksum colobench can compare, or None."""
+    if version < CHECKSUM_SINCE:
+        return f"sglang {'.'.join(map(str, version))} has no /weights_checker checksum (0.5.12+)"
+    if tp != 1:
+        return f"tp={tp}: the checksum compare knows sglang's TP1 layout only"
+    if architecture not in CHECKSUM_ARCHITECTURES:
+        return f"no known sglang layout for {architecture}"
+    if vocab % VOCAB_PADDING:
+        return f"vocab {vocab} is not a multiple of {VOCAB_PADDING}: sglang's padded rows are never synced"
+    return None
+
+
 def method(engine: str, architecture: str, choice: str = "auto", version: tuple[int, ...] = (),
            tp: int = 1, vocab: int = 0) -> str:
     """'checksum', 'by-name' or 'resync'; ValueError when `choice` is checksum and the engine cannot give one."""
     exact = "by-name" if engine == "reference" or architecture in BY_NAME_ARCHITECTURES else "resync"
     if choice == "exact":
         return exact
-    why = None if engine == "reference" else (
-        f"sglang {'.'.join(map(str, version))} has no /weights_checker checksum (0.5.12+)" if version < CHECKSUM_SINCE
-        else f"tp={tp}: the checksum compare knows sglang's TP1 layout only" if tp != 1
-        else f"no known sglang layout for {architecture}" if architecture not in CHECKSUM_ARCHITECTURES
-        else f"vocab {vocab} is not a multiple of {VOCAB_PADDING}: sglang's padded rows are never synced"
-        if vocab % VOCAB_PADDING else None)
+    why = None if engine == "reference" else _no_sglang_checksum(architecture, version, tp, vocab)
     if why is None:
         return "checksum"
     if choice == "checksum":

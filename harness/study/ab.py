@@ -61,12 +61,17 @@ def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
     return dataclasses.replace(s, id=sid, axes=axes, settings=settings)
 
 
+def gates_of(scenario: Scenario, emitted: set[str] | None = None) -> dict[str, dict]:
+    """The relative gates an A/B judges: the scenario's own, else defaults.yaml's `ab:` (those for `emitted` metrics
+    when given)."""
+    own = metrics.relative(scenario.settings.get("metrics", {}))
+    return own or {m: g for m, g in defaults.ab_gates().items() if emitted is None or m in emitted}
+
+
 def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: list[ScenarioResult]) -> ScenarioResult:
     """B against A: a failure only B has, else the relative gates (the scenario's own, or defaults.yaml's `ab:` for
     the metrics A emitted) on one value per run; the verdict from the one fold."""
-    emitted = {m for r in ra for m in r.metrics}
-    gates = metrics.relative(scenario.settings.get("metrics", {})) or {
-        m: g for m, g in defaults.ab_gates().items() if m in emitted}
+    gates = gates_of(scenario, {m for r in ra for m in r.metrics})
     sa, sb = metrics.per_run_values([r.metrics for r in ra], gates), metrics.per_run_values([r.metrics for r in rb], gates)
     name = f"{history.identity(scenario.id)}.ab-{a}-vs-{b}".replace(":", "-")
     props = {"ab.a": a, "ab.b": b, "repeat": str(len(rb))}
@@ -86,7 +91,7 @@ def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: lis
 
 def warn_underpowered(sess: Session, s: Scenario) -> None:
     """One line when `repeat` is too small for any relative gate of `s` ever to call B regressed."""
-    gates = metrics.relative(s.settings.get("metrics", {})) or defaults.ab_gates()
+    gates = gates_of(s)
     alpha = min(float(g.get("p", metrics.DEFAULT_P)) for g in gates.values())
     need = stats.runs_for_significance(alpha)
     if s.settings["repeat"] < need:

@@ -70,7 +70,6 @@ class Trainer:
         self.ranks: weight_sync.RankGather | None = None
         self.version = 0
         self._pinned: dict = {}         # sleep's host buffers, one per tensor, reused every step
-        self._asleep: set = set()       # the keys sleep moved to host memory (wake moves only those back)
         hf = json.loads((Path(spec.model_path) / "config.json").read_text())
         self.architecture = hf["architectures"][0]      # with the vocab, picks the weights check (verify.method)
         self.vocab = int(hf["vocab_size"])
@@ -151,18 +150,18 @@ class Trainer:
                     host = self._pinned[key] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
                 host.copy_(t, non_blocking=True)
                 put(host)
-                self._asleep.add(key)
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
         return time.perf_counter() - start
 
     def wake(self) -> float:
+        """Back to the GPU: what sleep put in host memory (a tensor on the host with a buffer of its own; the
+        optimizer's step counters live on the host from the start and stay there)."""
         start = time.perf_counter()
         if self.device.type == "cuda":
             for key, t, put in self._slots():
-                if key in self._asleep:
+                if t.device.type == "cpu" and key in self._pinned:
                     put(t.to(self.device, non_blocking=True))
-            self._asleep.clear()
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
