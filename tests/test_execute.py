@@ -77,7 +77,7 @@ def test_malformed_event_line_is_infra_error_and_retried_once(external, tmp_path
 def test_leaked_process_is_killed_and_named(external, tmp_path):
     res = run(external("leak"), tmp_path)
     assert res.verdict == Verdict.INFRA_ERROR
-    assert "processes left behind" in res.reason and "time.sleep(600)" in res.reason
+    assert "left behind: process" in res.reason and "time.sleep(600)" in res.reason
 
 
 def test_argv_values_reach_the_program_as_one_argument(tmp_path, write_matrix):

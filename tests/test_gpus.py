@@ -68,3 +68,15 @@ def test_memory_that_does_not_come_back_is_a_leak_naming_the_holders(monkeypatch
     leaks = gpus.memory_leaks({0: 1000, 1: 1000}, {0: 1100, 1: 3000})
     assert leaks == ["GPU 1: 1000 -> 3000 MiB after the scenario; held by pid 4242 python3 (900 MiB)"]
     assert gpus.memory_leaks({0: 1000}, {0: 1000}) == []
+
+
+def test_memory_freed_by_an_exiting_process_is_waited_for_not_called_a_leak(monkeypatch):
+    readings = iter([{0: 2100}, {0: 2100}, {0: 1000}])          # an exiting actor frees its context a moment later
+    monkeypatch.setattr(gpus, "memory_used_mib", lambda g: next(readings))
+    assert gpus.memory_after({0: 1000}, [0], settle_s=5, poll_s=0) == {0: 1000}
+
+
+def test_memory_still_held_after_the_settle_time_is_returned_as_is(monkeypatch):
+    monkeypatch.setattr(gpus, "memory_used_mib", lambda g: {0: 3000})
+    after = gpus.memory_after({0: 1000}, [0], settle_s=0.05, poll_s=0.01)
+    assert gpus.memory_leaks({0: 1000}, after)[0].startswith("GPU 0: 1000 -> 3000 MiB")

@@ -33,6 +33,15 @@ def test_an_environment_fault_is_infra_never_regressed():
     assert verdict == Verdict.INFRA_ERROR and "not the product" in reason and "xgrammar" in reason
 
 
+def test_a_run_that_only_left_memory_behind_is_infra_without_a_triage_of_its_log_noise():
+    noise = diag("[2026-12-03 10:19:30] Ignore import error when loading sglang.srt.models.mimo_audio: Can not import FA3")
+    leak = "left behind: GPU 0: 0 -> 1052 MiB after the scenario; held by no process listed"
+    verdict, reason = fold(Evidence(infra=(leak,)), [], [OK], noise, None)
+    assert verdict == Verdict.INFRA_ERROR and reason == leak
+    failed, why = fold(Evidence(infra=(leak,), failures=("runner exited with code 1",)), [], [OK], noise, None)
+    assert failed == Verdict.REGRESSED and "triage: unknown" in why and leak in why
+
+
 def test_unjudgeable_evidence_wins_over_everything():
     verdict, _ = fold(Evidence(unjudgeable=("events.jsonl:3: not a JSON event",), failures=("x",)), [], [NAN], None, None)
     assert verdict == Verdict.INFRA_ERROR

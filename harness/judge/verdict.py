@@ -97,7 +97,10 @@ def fold(evidence: Evidence, milestones: list[RuleResult], gates: list[GateResul
         else:
             return Verdict.REGRESSED, f"expected failure {expected} did not occur (the run " + \
                 ("passed)" if verdict == Verdict.PASS else f"was {verdict.value}: {reason})")
-    if verdict in (Verdict.REGRESSED, Verdict.INFRA_ERROR) and diagnosis is not None and diagnosis.line is not None \
-            and "triage:" not in reason:
+    # triage explains a failure; a run that only left something behind gets none (its log's first error-looking line
+    # would be named as a cause it is not, e.g. sglang's "Ignore import error when loading ...")
+    failed = failures or missing or evidence.unjudgeable
+    if failed and verdict in (Verdict.REGRESSED, Verdict.INFRA_ERROR) and diagnosis is not None \
+            and diagnosis.line is not None and "triage:" not in reason:
         reason = f"{reason}; triage: {diagnosis.one_line()}"
     return verdict, reason

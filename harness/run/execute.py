@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +130,7 @@ def evidence(scenario: Scenario, res: launch.LaunchResult) -> Evidence:
             unjudgeable.append(f"{msg} (before the engine came up)")
     elif res.returncode != 0:
         failures.append(f"runner exited with code {res.returncode}")
-    infra = [f"processes left behind (killed): {'; '.join(res.leaks[:3])}"] if res.leaks else []
+    infra = [f"left behind: {'; '.join(res.leaks[:3])}"] if res.leaks else []
     return Evidence(tuple(unjudgeable), tuple(infra), tuple(failures))
 
 
@@ -223,7 +224,9 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
             secrets = redact.secret_values(dict(os.environ) | env_extra)
             res = launch.run(argv, env, run_dir, scenario.settings["timeout_s"], cwd=cwd, on_event=on_event,
                              secrets=secrets)
-            res.leaks += gpus.memory_leaks(memory_before, gpus.memory_used_mib(lease.gpus))
+            settle = time.monotonic()
+            res.leaks += gpus.memory_leaks(memory_before, gpus.memory_after(memory_before, lease.gpus))
+            props["gpu_memory_settle_s"] = f"{time.monotonic() - settle:.1f}"    # how long freeing it took
         except (ColobenchError, OSError) as exc:
             msg = str(exc) if isinstance(exc, ColobenchError) else f"{run_dir}: {exc.strerror or exc}"
             return ScenarioResult(scenario.id, Verdict.INFRA_ERROR, msg, run_dir=str(run_dir), properties=props)

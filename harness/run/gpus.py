@@ -58,9 +58,27 @@ def memory_used_mib(gpus: list[int]) -> dict[int, int]:
     return {int(i): int(m) for i, m in _smi("index,memory.used") if i.isdigit() and m.isdigit() and int(i) in gpus}
 
 
-def memory_leaks(before: dict[int, int], after: dict[int, int], tolerance_mib: int = 256) -> list[str]:
+TOLERANCE_MIB = 256
+
+
+def _grown(before: dict[int, int], after: dict[int, int], tolerance_mib: int = TOLERANCE_MIB) -> list[int]:
+    return [g for g, mib in after.items() if mib > before.get(g, mib) + tolerance_mib]
+
+
+def memory_after(before: dict[int, int], gpus: list[int], settle_s: float = 30.0, poll_s: float = 0.5) -> dict[int, int]:
+    """GPU memory after a scenario, read again until it is back near `before` or `settle_s` has passed: a process that
+    is exiting frees its memory seconds later (an attached cluster's actor after `ray.kill`, measured on an H200)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        after = memory_used_mib(gpus)
+        if not _grown(before, after) or time.monotonic() >= deadline:
+            return after
+        time.sleep(poll_s)
+
+
+def memory_leaks(before: dict[int, int], after: dict[int, int], tolerance_mib: int = TOLERANCE_MIB) -> list[str]:
     """GPUs whose memory did not come back after a scenario, with the processes still holding memory."""
-    grown = [g for g, mib in after.items() if mib > before.get(g, mib) + tolerance_mib]
+    grown = _grown(before, after, tolerance_mib)
     if not grown:
         return []
     apps = _smi("pid,process_name,used_memory", "--query-compute-apps")

@@ -203,14 +203,14 @@ def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
 
 
 def sweep(token: str) -> list[str]:
-    """Kill what a finished run left behind; return 'pid command' for each (a leak)."""
+    """Kill what a finished run left behind; return 'process PID COMMAND (killed)' for each (a leak)."""
     leaks = processes_with_token(token)
     for pid, _ in leaks:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return [f"{pid} {cmd}" for pid, cmd in leaks]
+    return [f"process {pid} {cmd} (killed)" for pid, cmd in leaks]
 
 
 class _Shielded:
