@@ -15,7 +15,28 @@ def test_catalog_has_at_least_25_entries_with_layers_and_fixes():
 @pytest.mark.parametrize("sig", CATALOG, ids=[s.name for s in CATALOG])
 def test_every_signature_example_is_diagnosed_as_itself(sig):
     diag = triage.diagnose([LogLine("x", 1, sig.example, None)], CATALOG)
-    assert diag.name == sig.name
+    if sig.benign:               # a line that only looks like an error: no cause at all
+        assert diag.line is None and triage.without_benign([LogLine("x", 1, sig.example, None)], CATALOG) == []
+    else:
+        assert diag.name == sig.name
+
+
+def test_a_line_sglang_says_it_ignored_is_no_cause_even_when_it_quotes_one():
+    ignored = "[2026-12-03 10:19:30] Ignore import error when loading sglang.srt.models.glm_ocr: No module named " \
+              "'transformers.models.glm_ocr'"
+    died = "RuntimeError: Server process terminated unexpectedly"
+    lines = [LogLine("engine-0", 1, ignored, 1.0), LogLine("engine-0", 2, "CUDA error: an illegal thing", 2.0),
+             LogLine("runner", 1, died, 3.0)]
+    diag = triage.diagnose(lines, CATALOG)
+    assert diag.name != "missing-module" and diag.line.number == 2 and "illegal thing" in diag.line.text
+    assert triage.diagnose(lines[:1], CATALOG).line is None
+
+
+def test_a_benign_entry_must_not_be_a_symptom():
+    doc = {"schema": 1, "signatures": [{"name": "x", "regex": "x", "layer": "sglang", "benign": True, "symptom": True,
+                                        "cause": "c", "reference": "r", "example": "x"}]}
+    with pytest.raises(triage.ScenarioError, match=r"signatures\[0\]\.benign"):
+        triage.parse(doc, "sig.yaml")
 
 
 def test_reference_002_names_the_custom_all_reduce_capture_failure_not_the_symptom():

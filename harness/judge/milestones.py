@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from harness.judge import triage
 from harness.judge.logs import LogLine, first_error
 
 
@@ -95,5 +96,5 @@ def _what_instead(rule: dict, events: list[dict], lines: list[LogLine]) -> str:
     if "event" in rule:
         names = [e.get("event") for e in events if e.get("event") != "metric"]
         return f"last events: {', '.join(map(str, names[-5:])) or 'none'}"
-    err = first_error(lines)
+    err = first_error(triage.without_benign(lines))
     return f"first error line: {err.source}.log:{err.number}: {err.text.strip()[:200]}" if err else "no error line in the logs"

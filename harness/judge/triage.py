@@ -8,6 +8,8 @@
      RayTaskError, ...): the earliest unmatched exception of another process (the engine's own error before the
      runner's symptom), reported by its exception line and class, the symptoms listed under it;
   3. else the earliest unmatched exception, or the first error-looking line that is not part of a traceback.
+  A line matching a `benign: true` entry (one that only looks like an error, e.g. sglang's "Ignore import error when
+  loading ...") is never any of these, whatever it quotes.
 - Does not own: reading tracebacks (logs.py), the run folder (run/launch.py) or verdicts (verdict.py).
 """
 
@@ -27,8 +29,9 @@ from harness.matrix import yamlfile
 CATALOG = Path(__file__).resolve().parent / "signatures.yaml"
 LAYERS = ("sglang", "nccl", "ray", "memory-saver", "trainer", "process", "harness", "infra")
 CLASSES = ("product", "infra")
-_KEYS = {"name", "regex", "layer", "class", "symptom", "cause", "fix", "reference", "example"}
-_REQUIRED = _KEYS - {"symptom"}
+_KEYS = {"name", "regex", "layer", "class", "symptom", "benign", "cause", "fix", "reference", "example"}
+_REQUIRED = _KEYS - {"symptom", "benign"}
+_REQUIRED_BENIGN = _REQUIRED - {"class", "fix"}
 _STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d{1,6}))?")
 WINDOW = 3   # a match may start in a line and run over the next two (stack traces wrap)
 
@@ -40,6 +43,7 @@ class Signature:
     layer: str
     klass: str
     symptom: bool
+    benign: bool                       # a line that only looks like an error (sglang says it ignored it): never a cause
     cause: str
     fix: str
     reference: str
@@ -97,10 +101,14 @@ def parse(doc: Any, path: str) -> list[Signature]:
         for key in entry:
             if key not in _KEYS:
                 raise ScenarioError(f"{yamlfile.where(path, entry, key)}: signatures[{i}].{key}: unknown key; valid: {', '.join(sorted(_KEYS))}")
-        missing = sorted(_REQUIRED - set(entry))
+        benign = entry.get("benign", False)
+        missing = sorted((_REQUIRED_BENIGN if benign else _REQUIRED) - set(entry))
         if missing:
             raise ScenarioError(f"{at}: signatures[{i}]: missing key {missing[0]!r}")
-        if entry["layer"] not in LAYERS or entry["class"] not in CLASSES:
+        if not isinstance(benign, bool) or (benign and entry.get("symptom")):
+            raise ScenarioError(f"{yamlfile.where(path, entry, 'benign')}: signatures[{i}].benign: true or false, "
+                                "and a benign line is no symptom")
+        if entry["layer"] not in LAYERS or entry.get("class", "infra") not in CLASSES:
             raise ScenarioError(f"{at}: signatures[{i}]: layer must be one of {', '.join(LAYERS)}; class product or infra")
         if entry["name"] in names:
             raise ScenarioError(f"{at}: signatures[{i}].name: duplicate {entry['name']!r}")
@@ -109,9 +117,10 @@ def parse(doc: Any, path: str) -> list[Signature]:
             regex = re.compile(str(entry["regex"]))
         except re.error as exc:
             raise ScenarioError(f"{yamlfile.where(path, entry, 'regex')}: signatures[{i}].regex: {exc}") from None
-        out.append(Signature(str(entry["name"]), regex, entry["layer"], entry["class"], bool(entry.get("symptom", False)),
-                             str(entry["cause"]), str(entry["fix"]), str(entry["reference"]), str(entry["example"])))
-    return out
+        out.append(Signature(str(entry["name"]), regex, entry["layer"], entry.get("class", ""),
+                             bool(entry.get("symptom", False)), benign, str(entry["cause"]), str(entry.get("fix", "")),
+                             str(entry["reference"]), str(entry["example"])))
+    return sorted(out, key=lambda sig: not sig.benign)   # benign first: what sglang ignored is no cause, whatever it quotes
 
 
 def load(path: str | Path = CATALOG) -> list[Signature]:
@@ -159,6 +168,12 @@ def _context(lines: list[LogLine], line: LogLine, raised: Raised | None) -> tupl
         tuple(f"{line.source}| caused: {c}" for c in raised.chain[1:])
 
 
+def without_benign(lines: list[LogLine], signatures: list[Signature] | None = None) -> list[LogLine]:
+    """`lines` less those matching a `benign: true` entry (for a failed milestone's "first error line")."""
+    benign = [s for s in (load() if signatures is None else signatures) if s.benign]
+    return [ln for i, ln in enumerate(lines) if match_line(benign, lines, i) is None]
+
+
 def diagnose(lines: list[LogLine], signatures: list[Signature] | None = None) -> Diagnosis:
     """The first cause in all logs (see the module docstring for the order)."""
     signatures = load() if signatures is None else signatures
@@ -166,10 +181,12 @@ def diagnose(lines: list[LogLine], signatures: list[Signature] | None = None) ->
     index = {(ln.source, ln.number): i for i, ln in enumerate(lines)}
     exc_at = {(r.line.source, r.line.number): r for r in raised}
     in_block = {(r.line.source, n) for r in raised for n in r.block}
-    causal, symptoms = [], []
+    causal, symptoms, quiet = [], [], set()
     for i, line in enumerate(lines):
         sig = match_line(signatures, lines, i)
-        if sig is not None:
+        if sig is not None and sig.benign:
+            quiet.add((line.source, line.number))
+        elif sig is not None:
             (symptoms if sig.symptom else causal).append((_order_key(line, i), line, sig))
     causal.sort(key=lambda m: m[0])
     symptoms.sort(key=lambda m: m[0])
@@ -183,7 +200,7 @@ def diagnose(lines: list[LogLine], signatures: list[Signature] | None = None) ->
                       if (r.line.source, r.line.number) not in symptom_at), key=lambda m: m[0])
     if not unknown:
         unknown = [(_order_key(ln, i), ln, None) for i, ln in enumerate(lines)
-                   if logs.ERROR_LINE.search(ln.text) and (ln.source, ln.number) not in symptom_at | in_block]
+                   if logs.ERROR_LINE.search(ln.text) and (ln.source, ln.number) not in symptom_at | in_block | quiet]
     if symptoms:
         sources = {ln.source for _, ln, _ in symptoms}
         def wraps_symptom(found: Raised | None) -> bool:     # e.g. Ray's RayTaskError line inside the block

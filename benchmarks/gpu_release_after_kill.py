@@ -1,0 +1,73 @@
+"""How long a killed Ray actor's GPU memory takes to come back: why the harness reads GPU memory again for a while
+(harness/run/gpus.memory_after) before it calls memory left behind after a scenario on an attached cluster.
+
+    python benchmarks/gpu_release_after_kill.py [--address HOST:PORT] [--trials 5] [--mib 1024]
+
+Per trial: an actor (num_gpus=1) allocates `--mib` on its GPU, `ray.kill`s it, then polls nvidia-smi (every 50 ms)
+and /proc until the memory is back within 256 MiB and the process is gone. One JSON line per trial on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import ray
+
+TOLERANCE_MIB = 256
+
+
+def used_mib() -> int:
+    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+@ray.remote(num_gpus=1)
+class Holder:
+    def hold(self, mib: int) -> int:
+        import torch
+        self.block = torch.empty(mib * 2**20, dtype=torch.uint8, device="cuda")
+        torch.cuda.synchronize()
+        return os.getpid()
+
+
+def trial(mib: int, limit_s: float = 60.0) -> dict:
+    base = used_mib()
+    holder = Holder.remote()
+    pid = ray.get(holder.hold.remote(mib))
+    held = used_mib()
+    start = time.monotonic()
+    ray.kill(holder)
+    returned_s = gone_s = None
+    while time.monotonic() - start < limit_s and (returned_s is None or gone_s is None):
+        now = time.monotonic() - start
+        if gone_s is None and not os.path.exists(f"/proc/{pid}"):
+            gone_s = now
+        if returned_s is None and used_mib() <= base + TOLERANCE_MIB:
+            returned_s = now
+        time.sleep(0.05)
+    return {"base_mib": base, "held_mib": held, "pid": pid, "process_gone_s": gone_s, "memory_back_s": returned_s}
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--address", help="an existing cluster (default: a local one started here)")
+    p.add_argument("--trials", type=int, default=5)
+    p.add_argument("--mib", type=int, default=1024)
+    ns = p.parse_args(argv)
+    ray.init(address=ns.address, log_to_driver=False, logging_level="WARNING")
+    try:
+        for _ in range(ns.trials):
+            print(json.dumps({"cluster": "attached" if ns.address else "own", **trial(ns.mib)}), flush=True)
+    finally:
+        ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
