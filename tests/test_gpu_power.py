@@ -56,3 +56,16 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
                            "--b-args", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "pools.json" in err and "expected KEY=VALUE" in err
+
+
+def test_steps_needed_splits_step_noise_from_run_noise():
+    rng = random.Random(3)
+    steps_only = [[100 * rng.gauss(1, 0.10) for _ in range(40)] for _ in range(30)]       # 10% step CV, runs alike
+    found = gpu_power.steps_needed(steps_only)
+    assert 0.08 < found["step_cv"] < 0.12 and found["run_cv"] < 0.02
+    assert 15 <= found["steps_for_target"] <= 60                     # (0.10 / 0.02)^2 = 25, less run noise
+    offsets = [rng.gauss(1, 0.05) for _ in range(30)]                 # each run 5% off the next: no steps help
+    run_level = [[100 * o * rng.gauss(1, 0.01) for _ in range(40)] for o in offsets]
+    found = gpu_power.steps_needed(run_level)
+    assert found["run_cv"] > 0.03 and found["steps_for_target"] is None
+    assert found["projected_cv"][40] > 0.03

@@ -67,7 +67,8 @@ def _grown(before: dict[int, int], after: dict[int, int], tolerance_mib: int = T
 
 def memory_after(before: dict[int, int], gpus: list[int], settle_s: float = 30.0, poll_s: float = 0.5) -> dict[int, int]:
     """GPU memory after a scenario, read again until it is back near `before` or `settle_s` has passed: a process that
-    is exiting frees its memory seconds later (an attached cluster's actor after `ray.kill`, measured on an H200)."""
+    is exiting frees it later: on an H200 a killed Ray actor's 1.5 GB came back ~0.2 s after `ray.kill`
+    (benchmarks/gpu_release_after_kill.py), and an attached run's trainer was still holding 1 GB when read at once."""
     deadline = time.monotonic() + settle_s
     while True:
         after = memory_used_mib(gpus)
