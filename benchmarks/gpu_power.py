@@ -119,9 +119,9 @@ def steps_needed(pool: list[list[float]], target_cv: float = TARGET_CV) -> dict:
     is above it, so only more runs or a quieter host help). Means stand in for the gates' medians."""
     runs = [s for s in pool if len(s) >= 2]
     means = [statistics.fmean(s) for s in runs]
-    centre = statistics.fmean(means) if len(means) >= 2 else 0.0
-    if not centre:
+    if len(means) < 2 or not statistics.fmean(means):
         return {}
+    centre = statistics.fmean(means)
     within = statistics.fmean([statistics.variance(s) for s in runs]) / centre**2
     per_run_n = statistics.fmean([len(s) for s in runs])
     between = max(0.0, statistics.variance(means) / centre**2 - within / per_run_n)

@@ -224,9 +224,9 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
             secrets = redact.secret_values(dict(os.environ) | env_extra)
             res = launch.run(argv, env, run_dir, scenario.settings["timeout_s"], cwd=cwd, on_event=on_event,
                              secrets=secrets)
-            settle = time.monotonic()
+            settle_start = time.monotonic()
             res.leaks += gpus.memory_leaks(memory_before, gpus.memory_after(memory_before, lease.gpus))
-            props["gpu_memory_settle_s"] = f"{time.monotonic() - settle:.1f}"    # how long freeing it took
+            props["gpu_memory_settle_s"] = f"{time.monotonic() - settle_start:.1f}"    # how long freeing it took
         except (ColobenchError, OSError) as exc:
             msg = str(exc) if isinstance(exc, ColobenchError) else f"{run_dir}: {exc.strerror or exc}"
             return ScenarioResult(scenario.id, Verdict.INFRA_ERROR, msg, run_dir=str(run_dir), properties=props)

@@ -66,9 +66,9 @@ def _grown(before: dict[int, int], after: dict[int, int], tolerance_mib: int = T
 
 
 def memory_after(before: dict[int, int], gpus: list[int], settle_s: float = 30.0, poll_s: float = 0.5) -> dict[int, int]:
-    """GPU memory after a scenario, read again until it is back near `before` or `settle_s` has passed: a process that
-    is exiting frees it later: on an H200 a killed Ray actor's 1.5 GB came back ~0.2 s after `ray.kill`
-    (benchmarks/gpu_release_after_kill.py), and an attached run's trainer was still holding 1 GB when read at once."""
+    """GPU memory after a scenario, read again until it is back near `before` or `settle_s` has passed. A process
+    that is exiting frees its memory a little later (on an H200 a killed Ray actor's 1.5 GB came back ~0.2 s after
+    `ray.kill`: benchmarks/gpu_release_after_kill.py); read at once, an attached run's trainer still held 1 GB."""
     deadline = time.monotonic() + settle_s
     while True:
         after = memory_used_mib(gpus)

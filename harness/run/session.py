@@ -53,6 +53,7 @@ def make_run_dir(reports_dir: Path, run_id: str | None = None) -> Path:
 
 
 def check_baseline(spec: str) -> None:
+    """A one-line error unless `spec` is history, run:RUN_ID, version:V or none."""
     kind, _, value = spec.partition(":")
     if spec not in ("none", "history") and not (kind in ("run", "version") and value):
         raise ColobenchError(f"--baseline {spec!r}: expected history, run:RUN_ID, version:V or none")

@@ -8,6 +8,7 @@ encodes its engine rank's payload on that rank's GPU and rank 0 posts them all (
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -73,7 +74,7 @@ class Trainer:
         hf = json.loads((Path(spec.model_path) / "config.json").read_text())
         self.architecture = hf["architectures"][0]      # with the vocab, picks the weights check (verify.method)
         self.vocab = int(hf["vocab_size"])
-        self.weights_check, self.check_method = spec.weights_check, ""
+        self.weights_check = spec.weights_check
         self.model: torch.nn.Module
         self.opt: torch.optim.Optimizer
 
@@ -200,14 +201,15 @@ class Trainer:
             return self.broadcast.sync(sent, str(self.version))
         return {"bytes": 0, "buckets": 0}
 
-    def _check_method(self) -> str:
-        if not self.check_method:
-            from harness.runner.engines import sglang
-            version = sglang.parse_version(sglang.installed_version()) if self.engine_kind == "sglang" else ()
-            self.check_method = verify.method(self.engine_kind, self.architecture, self.weights_check, version,
-                                              self.engine_tp, self.vocab)
-            events.emit("weights_check_method", method=self.check_method, choice=self.weights_check)
-        return self.check_method
+    @functools.cached_property
+    def check_method(self) -> str:
+        """verify.method for this run (decided at the first check, announced once as an event)."""
+        from harness.runner.engines import sglang
+        version = sglang.parse_version(sglang.installed_version()) if self.engine_kind == "sglang" else ()
+        how = verify.method(self.engine_kind, self.architecture, self.weights_check, version, self.engine_tp,
+                            self.vocab)
+        events.emit("weights_check_method", method=how, choice=self.weights_check)
+        return how
 
     def _exact(self, named: list[tuple[str, torch.Tensor]], sent: list[tuple[str, torch.Tensor]],
                how: str) -> tuple[bool | None, str]:
@@ -223,7 +225,7 @@ class Trainer:
                sent: list[tuple[str, torch.Tensor]]) -> tuple[bool | None, str]:
         """Rank 0's verdict on the engine's weights (see verify.py). A checksum disagreement on one rank is settled
         by the exact compare; where it passes, the checksum layout was wrong, not the weights."""
-        how = self._check_method()
+        how = self.check_method
         if how != "checksum":
             return self._exact(named, sent, how)
         if self.rank:
