@@ -73,7 +73,10 @@ def run_pools(ns: argparse.Namespace) -> int:
         for side, s in (("a", a), ("b", b)):
             one = dataclasses.replace(s, id=f"{a.id}.{side}{stamp}-{pair}")
             result = execute.run_scenario(one, out / side, options)
-            print(f"{one.id}: {result.verdict.value} ({result.duration_s:.0f}s) {result.reason[:200]}", flush=True)
+            medians = " ".join(f"{name}={statistics.median(result.metrics[name]):.4g}"
+                               for name in defaults.ab_gates() if result.metrics.get(name))
+            print(f"{one.id}: {result.verdict.value} ({result.duration_s:.0f}s) {medians} {result.reason[:200]}",
+                  flush=True)
     return 0
 
 
