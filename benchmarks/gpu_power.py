@@ -2,9 +2,10 @@
 
 `pools`: runs one scenario as A (unchanged) and B (a real change: engine arguments, e.g. a smaller
 `chunked_prefill_size`, and/or an injected fault, e.g. `sync_slowdown:0.05`) alternately, A B A B ..., each run a
-full scenario (its own engine, trainer, syncs and verdict), into OUT/a/ and OUT/b/. Calls append: a pool can grow
-over several device calls. `analyze`: from the pools, by resampling (k runs a side, drawn without replacement
-within a side, 2000 draws), how often the default `ab:` gate of each metric
+full scenario (its own engine, trainer, syncs and verdict), into OUT/a/ and OUT/b/ (`--sides a` or `b`: one pool
+only). Calls append: a pool can grow over several device calls, never with another scenario or B. `analyze`: from
+the pools, by resampling (k runs a side, drawn without replacement within a side, 2000 draws), how often the
+default `ab:` gate of each metric
 (defaults.yaml, judged exactly as `colobench run --ab` judges: `metrics.evaluate` on one median per run) calls B
 `regressed` against A (detection) and how often it calls A regressed against other disjoint A runs (false alarm;
 needs 2k unchanged runs), at 3, 5 and 8 runs a side; the same A halves with one made 5% worse (detection of an exact
@@ -66,11 +67,17 @@ def run_pools(ns: argparse.Namespace) -> int:
     b = side_b(a, ns.b_args, ns.b_inject)
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "pools.json").write_text(json.dumps({"scenario": a.id, "b_args": ns.b_args, "b_inject": ns.b_inject}))
+    recipe = {"scenario": a.id, "b_args": ns.b_args, "b_inject": ns.b_inject}
+    made = out / "pools.json"
+    if made.is_file() and json.loads(made.read_text()) != recipe:
+        print(f"gpu_power: {made} holds pools of {made.read_text().strip()}; this call's is {json.dumps(recipe)} "
+              "(one folder, one A/B pair)", file=sys.stderr)
+        return 2
+    made.write_text(json.dumps(recipe))
     options = execute.Options(ray_address=ns.ray_address, infra_retries=0)
     stamp = time.strftime("%H%M%S")
     for pair in range(ns.pairs):
-        for side, s in (("a", a), ("b", b)):
+        for side, s in [(side, {"a": a, "b": b}[side]) for side in ns.sides]:
             one = dataclasses.replace(s, id=f"{a.id}.{side}{stamp}-{pair}")
             result = execute.run_scenario(one, out / side, options)
             medians = " ".join(f"{name}={statistics.median(result.metrics[name]):.4g}"
@@ -272,7 +279,9 @@ def main(argv: list[str]) -> int:
     pools = sub.add_parser("pools")
     pools.add_argument("--matrix", required=True)
     pools.add_argument("-k", required=True)
-    pools.add_argument("--pairs", type=int, required=True)
+    pools.add_argument("--pairs", type=int, required=True, help="rounds; each runs one scenario per side in --sides")
+    pools.add_argument("--sides", choices=("ab", "a", "b"), default="ab",
+                       help="which pools a round grows (default ab: A then B); a or b evens out pools that differ")
     pools.add_argument("--sglang", help="run against this sglang version (default: the matrix's)")
     pools.add_argument("--b-args")
     pools.add_argument("--b-inject")

@@ -58,6 +58,20 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
     assert err.count("\n") == 2 and "pools.json" in err and "expected KEY=VALUE" in err
 
 
+def test_pools_never_mix_two_b_sides_in_one_folder(tmp_path, capsys):
+    out = tmp_path / "p"
+    out.mkdir()
+    earlier = {"scenario": "llama3.1-8b-shape.tp1.colocate.sglang-current", "b_args": "chunked_prefill_size=768",
+               "b_inject": None}
+    (out / "pools.json").write_text(json.dumps(earlier))
+    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
+                           "llama3.1-8b-shape and not mcore", "--pairs", "1", "--sides", "a", "--out", str(out),
+                           "--b-args", "chunked_prefill_size=512"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "chunked_prefill_size=768" in err and "one A/B pair" in err
+    assert json.loads((out / "pools.json").read_text()) == earlier and not (out / "a").exists()
+
+
 def test_steps_needed_splits_step_noise_from_run_noise():
     rng = random.Random(3)
     steps_only = [[100 * rng.gauss(1, 0.10) for _ in range(40)] for _ in range(30)]       # 10% step CV, runs alike
