@@ -69,16 +69,18 @@ def run_pools(ns: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     recipe = {"scenario": a.id, "b_args": ns.b_args, "b_inject": ns.b_inject}
     made = out / "pools.json"
-    if made.is_file() and json.loads(made.read_text()) != recipe:
-        print(f"gpu_power: {made} holds pools of {made.read_text().strip()}; this call's is {json.dumps(recipe)} "
+    held = json.loads(made.read_text()) if made.is_file() else recipe
+    if held != recipe:
+        print(f"gpu_power: {made} holds pools of {json.dumps(held)}; this call's is {json.dumps(recipe)} "
               "(one folder, one A/B pair)", file=sys.stderr)
         return 2
     made.write_text(json.dumps(recipe))
     options = execute.Options(ray_address=ns.ray_address, infra_retries=0)
     stamp = time.strftime("%H%M%S")
+    sides = {"a": a, "b": b}
     for pair in range(ns.pairs):
-        for side, s in [(side, {"a": a, "b": b}[side]) for side in ns.sides]:
-            one = dataclasses.replace(s, id=f"{a.id}.{side}{stamp}-{pair}")
+        for side in ns.sides:
+            one = dataclasses.replace(sides[side], id=f"{a.id}.{side}{stamp}-{pair}")
             result = execute.run_scenario(one, out / side, options)
             medians = " ".join(f"{name}={statistics.median(result.metrics[name]):.4g}"
                                for name in defaults.ab_gates() if result.metrics.get(name))

@@ -61,8 +61,9 @@ def memory_used_mib(gpus: list[int]) -> dict[int, int]:
 TOLERANCE_MIB = 256
 
 
-def _grown(before: dict[int, int], after: dict[int, int], tolerance_mib: int = TOLERANCE_MIB) -> list[int]:
-    return [g for g, mib in after.items() if mib > before.get(g, mib) + tolerance_mib]
+def grown(before: dict[int, int], after: dict[int, int]) -> list[int]:
+    """GPUs holding more than TOLERANCE_MIB above `before`."""
+    return [g for g, mib in after.items() if mib > before.get(g, mib) + TOLERANCE_MIB]
 
 
 def memory_after(before: dict[int, int], gpus: list[int], settle_s: float = 30.0, poll_s: float = 0.5) -> dict[int, int]:
@@ -72,19 +73,19 @@ def memory_after(before: dict[int, int], gpus: list[int], settle_s: float = 30.0
     deadline = time.monotonic() + settle_s
     while True:
         after = memory_used_mib(gpus)
-        if not _grown(before, after) or time.monotonic() >= deadline:
+        if not grown(before, after) or time.monotonic() >= deadline:
             return after
         time.sleep(poll_s)
 
 
-def memory_leaks(before: dict[int, int], after: dict[int, int], tolerance_mib: int = TOLERANCE_MIB) -> list[str]:
+def memory_leaks(before: dict[int, int], after: dict[int, int]) -> list[str]:
     """GPUs whose memory did not come back after a scenario, with the processes still holding memory."""
-    grown = _grown(before, after, tolerance_mib)
-    if not grown:
+    held = grown(before, after)
+    if not held:
         return []
     apps = _smi("pid,process_name,used_memory", "--query-compute-apps")
     holders = ", ".join(f"pid {p} {n} ({m} MiB)" for p, n, m in apps) or "no process listed"
-    return [f"GPU {g}: {before.get(g)} -> {after[g]} MiB after the scenario; held by {holders}" for g in grown]
+    return [f"GPU {g}: {before.get(g)} -> {after[g]} MiB after the scenario; held by {holders}" for g in held]
 
 
 def rotated(gpus: list[int], offset: int) -> list[int]:
