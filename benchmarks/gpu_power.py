@@ -11,8 +11,9 @@ default `ab:` gate of each metric
 needs 2k unchanged runs), at 3, 5 and 8 runs a side; the same A halves with one made 5% worse (detection of an exact
 5% on the measured noise); the same for each effect at stricter thresholds (what it would take); per-run CV of every
 gated metric; the spread of the per-run median by number of steady steps; the steady steps a 2% per-run CV would take
-(step-to-step and run-to-run variance); engine start, first step and total time
-per run. Writes power.json and power.md.
+(step-to-step and run-to-run variance); the runs a side a 5% change needs at the measured per-run CV; each metric's
+drift while the pools grew (Spearman rho against run order, run-order-<metric>.png); engine start, first step and
+total time per run. Writes power.json, power-extra.json, power.md and the figures.
 
 Usage (GPU host; tools/gpu-host.sh; the repository on PYTHONPATH):
   python3 benchmarks/gpu_power.py pools --matrix matrix/perf.yaml -k "qwen3-8b-shape and not mcore" --pairs 5 \
@@ -27,6 +28,7 @@ import dataclasses
 import json
 import math
 import random
+import re
 import statistics
 import sys
 import time
@@ -34,11 +36,13 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from harness.cli import interrupt_on_sigterm
 from harness.errors import ColobenchError
 from harness.judge import metrics, stats
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
 from harness.matrix import defaults, models, scenario
+from harness.report import plots
 from harness.run import execute
 from harness.study import ab
 
@@ -48,6 +52,8 @@ DRAWS = 2000
 STRICTER = ("1%", "2%", "3%")          # thresholds tried beside the default (what detection would take)
 TARGET_CV = 0.02                       # a per-run CV at which 5% shows at <= 5 runs a side (README: Power)
 PROJECTED_STEPS = (5, 10, 20, 40)
+POWER = 0.95                           # the detection rate issue 20 asks of a 5% regression
+RUN_ID = re.compile(r"\.([ab])(\d{6})-(\d+)$")   # `pools` names each run <scenario>.<side><HHMMSS>-<pair>
 
 
 def side_b(s: scenario.Scenario, args: str | None, inject: str | None) -> scenario.Scenario:
@@ -81,7 +87,12 @@ def run_pools(ns: argparse.Namespace) -> int:
     for pair in range(ns.pairs):
         for side in ns.sides:
             one = dataclasses.replace(sides[side], id=f"{a.id}.{side}{stamp}-{pair}")
-            result = execute.run_scenario(one, out / side, options)
+            try:
+                result = execute.run_scenario(one, out / side, options)
+            except KeyboardInterrupt:               # the call's deadline (SIGTERM) or Ctrl-C: the folder says so
+                ScenarioResult(one.id, Verdict.INTERRUPTED, "interrupted while running",
+                               run_dir=str(out / side / one.id)).save(out / side / one.id)
+                raise
             medians = " ".join(f"{name}={statistics.median(result.metrics[name]):.4g}"
                                for name in defaults.ab_gates() if result.metrics.get(name))
             print(f"{one.id}: {result.verdict.value} ({result.duration_s:.0f}s) {medians} {result.reason[:200]}",
@@ -149,6 +160,40 @@ def per_run_cv(pool: list[list[float]]) -> float | None:
     return None if found is None else round(found, 4)
 
 
+def runs_needed(cv: float | None, effect: float = SHIFT, alpha: float = metrics.DEFAULT_P,
+                power: float = POWER) -> int | None:
+    """Runs a side at which a one-sided test at `alpha` detects a change of `effect` with `power`, at per-run CV
+    `cv`: the normal approximation 2 ((z_alpha + z_power) cv / effect)^2, times pi/3 for Mann-Whitney against a t test
+    on normal data, and never below the fewest runs at which Mann-Whitney can reach p < alpha at all. A lower bound:
+    the gate also needs the median change past its threshold."""
+    if not cv:
+        return None
+    z = statistics.NormalDist().inv_cdf
+    n = 2 * ((z(1 - alpha) + z(power)) * cv / effect) ** 2 * math.pi / 3
+    return max(math.ceil(n), stats.runs_for_significance(alpha))
+
+
+def run_order(result: ScenarioResult) -> tuple:
+    """When `pools` started the run: its id's HHMMSS stamp and pair number (A before B within a pair)."""
+    found = RUN_ID.search(result.scenario_id)
+    return (found.group(2), int(found.group(3)), found.group(1)) if found else (result.scenario_id,)
+
+
+def drift(sides: dict[str, list[ScenarioResult]], name: str) -> dict | None:
+    """Spearman's rank correlation of each side's per-run medians with the order the runs were made in (A and B
+    alternate, so both see the same host): a host that drifts while the pools grow shows on both sides."""
+    from scipy.stats import spearmanr
+    made = sorted((run_order(r), side) for side, runs in sides.items() for r in runs if r.metrics.get(name))
+    position = {order: i for i, (order, _) in enumerate(made)}
+    out = {}
+    for side, runs in sides.items():
+        got = sorted((position[run_order(r)], statistics.median(r.metrics[name])) for r in runs if r.metrics.get(name))
+        if len(got) >= 3:
+            rho, p = spearmanr(*zip(*got))
+            out[side] = {"rho": round(float(rho), 3), "p": round(float(p), 4)}
+    return out or None
+
+
 def with_threshold(gate: dict, limit: str) -> dict:
     """The same relative gate with another max_drop / max_rise."""
     key = "max_drop" if "max_drop" in gate else "max_rise"
@@ -166,7 +211,7 @@ def analyze(a_runs: list[ScenarioResult], b_runs: list[ScenarioResult], effect: 
     rng = random.Random(seed)
     gates = defaults.ab_gates()
     rows, extra = [], {"measured_change": {}, "stricter": [], "shifted": [], "per_run_cv": {}, "steady_steps_cv": {},
-                         "steps_needed": {}}
+                         "steps_needed": {}, "runs_needed": {}, "drift": {}}
     for name, gate in gates.items():
         pool_a = [r.metrics[name] for r in a_runs if r.metrics.get(name)]
         pool_b = [r.metrics[name] for r in b_runs if r.metrics.get(name)]
@@ -176,6 +221,8 @@ def analyze(a_runs: list[ScenarioResult], b_runs: list[ScenarioResult], effect: 
         extra["per_run_cv"][name] = {"a": per_run_cv(pool_a), "b": per_run_cv(pool_b)}
         extra["steady_steps_cv"][name] = steady_spread(a_runs, name)
         extra["steps_needed"][name] = steps_needed(pool_a)
+        extra["runs_needed"][name] = runs_needed(extra["per_run_cv"][name]["a"])
+        extra["drift"][name] = drift({"a": a_runs, "b": b_runs}, name)
         for k in [k for k in RUNS_PER_SIDE if k <= min(len(pool_a), len(pool_b))]:
             rows.append({"metric": name, "effect": effect, "runs_per_side": k, "gate": gate, "decisions": draws,
                          "detected": decision_rate(gate, name, pool_a, pool_b, k, rng, draws),
@@ -208,6 +255,21 @@ def _timing_summary(runs: list[ScenarioResult]) -> dict[str, dict[str, float]]:
     return out
 
 
+def draw_run_order(sides: dict[str, list[ScenarioResult]], out: Path) -> list[Path]:
+    """One PNG per gated metric: each run's steady samples (median, whiskers min..max) in the order the runs were
+    made, A and B as two series. Drift of the host shows as both series moving together."""
+    made = sorted((run_order(r), side, r) for side, runs in sides.items() for r in runs)
+    labels = [f"{order[0][:2]}:{order[0][2:4]}:{order[0][4:]} {side.upper()}" if len(order) == 3 else r.scenario_id
+              for order, side, r in made]
+    drawn = []
+    for name in defaults.ab_gates():
+        series = {side.upper(): [r.metrics.get(name, []) if s == side else [] for _, s, r in made] for side in sides}
+        if any(any(points) for points in series.values()):
+            drawn.append(plots.metric_series(labels, series, out / f"run-order-{name}.png",
+                                             f"{name} per run, in the order made (A and B alternate)"))
+    return [p for p in drawn if p]
+
+
 def _share(count: int | None, of: int) -> str:
     return "n/a (fewer than 2k unchanged runs)" if count is None else f"{count / of:.1%}"
 
@@ -215,7 +277,8 @@ def _share(count: int | None, of: int) -> str:
 def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
     lines = [f"# Power of the default A/B gates: {pools['scenario']}", "",
              (f"A: unchanged. B: engine args `{pools.get('b_args')}`, injected `{pools.get('b_inject')}`. "
-              f"Pools: {meta['a']} A runs, {meta['b']} B runs (failed runs left out: {meta['failed']}). Device "
+              f"Pools: {meta['a']} A runs, {meta['b']} B runs (runs left out, failed or without a result: "
+              f"{meta['failed']}). Device "
               f"{meta['device']}, sglang {meta['sglang']}. {DRAWS} resampled decisions per cell; a cell of k runs "
               "a side needs k runs in each pool."), "",
              "## Default gates (defaults.yaml `ab:`)", ""]
@@ -236,11 +299,21 @@ def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
     lines += ["", "## Per-run CV of the gated metrics (CV of the per-run medians)", ""]
     lines.append(tabulate([[m, v["a"], v["b"]] for m, v in extra["per_run_cv"].items()], ["metric", "A", "B"],
                           tablefmt="github"))
+    lines += ["", (f"## Runs a side for {POWER:.0%} detection of a {SHIFT:.0%} change at the A pool's per-run CV "
+                   f"(one-sided, p < {metrics.DEFAULT_P}; normal approximation, a lower bound)"), ""]
+    lines.append(tabulate([[m, extra["per_run_cv"][m]["a"], n] for m, n in extra["runs_needed"].items()],
+                          ["metric", "per-run CV (A)", "runs a side"], tablefmt="github"))
+    lines += ["", ("## Drift of the host while the pools grew (Spearman rho of per-run medians against run order; "
+                   "figures `run-order-<metric>.png`)"), ""]
+    lines.append(tabulate([[m, *[f"{d[side]['rho']:+.2f} (p {d[side]['p']:.2g})" if d and side in d else "n/a"
+                                 for side in ("a", "b")]] for m, d in extra["drift"].items()],
+                          ["metric", "A", "B"], tablefmt="github"))
     lines += ["", "## CV of the per-run median by steady steps used (A pool)", ""]
-    lines.append(tabulate([[m, *[f"{n}: {c}" for n, c in v.items()]] for m, v in extra["steady_steps_cv"].items()],
-                          tablefmt="github"))
-    lines += ["", f"## Steady steps for a per-run CV of {TARGET_CV:.0%} (A pool: variance of the per-run mean split "
-              "into step-to-step and run-to-run)", ""]
+    longest = max((len(v) for v in extra["steady_steps_cv"].values()), default=0)
+    lines.append(tabulate([[m, *v.values()] for m, v in extra["steady_steps_cv"].items()],
+                          ["metric \\ steady steps", *range(1, longest + 1)], tablefmt="github"))
+    lines += ["", (f"## Steady steps for a per-run CV of {TARGET_CV:.0%} (A pool: variance of the per-run mean split "
+                   "into step-to-step and run-to-run)"), ""]
     table = [[m, v["step_cv"], v["run_cv"], *v["projected_cv"].values(),
               v["steps_for_target"] if v["steps_for_target"] is not None else "not by steps (run-to-run part)"]
              for m, v in extra["steps_needed"].items() if v]
@@ -257,20 +330,24 @@ def run_analyze(ns: argparse.Namespace) -> int:
     pools = json.loads((pools_dir / "pools.json").read_text())
     all_runs = {side: [ScenarioResult.load(p) for p in sorted((pools_dir / side).glob("*/result.json"))]
                 for side in ("a", "b")}
-    failed = {side: sum(r.verdict != Verdict.PASS for r in runs) for side, runs in all_runs.items()}
-    # a run that failed is reported, never pooled
+    # a run that failed, was interrupted or left no result (killed before it wrote one) is reported, never pooled
+    failed = {side: sum(r.verdict != Verdict.PASS for r in runs)
+              + sum(not (d / "result.json").is_file() for d in (pools_dir / side).glob("*/"))
+              for side, runs in all_runs.items()}
     a_runs, b_runs = ([r for r in all_runs[side] if r.verdict == Verdict.PASS] for side in ("a", "b"))
     props = a_runs[0].properties if a_runs else {}
     effect = " + ".join(filter(None, [f"args:{pools['b_args']}" if pools.get("b_args") else "",
                                       f"inject:{pools['b_inject']}" if pools.get("b_inject") else ""]))
     meta = {"a": len(a_runs), "b": len(b_runs), "failed": failed, "device": ns.device or props.get("version.gpu", "?"),
             "sglang": props.get("version.sglang", "?")}
-    rows, extra = analyze(a_runs, b_runs, effect, meta["device"], meta["sglang"], pools["scenario"].split(".")[0])
+    rows, extra = analyze(a_runs, b_runs, effect, meta["device"], meta["sglang"],
+                          props.get("axis.model") or pools["scenario"].split(".")[0])
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "power.json").write_text(json.dumps(rows, indent=1) + "\n")
     (out / "power-extra.json").write_text(json.dumps(extra, indent=1) + "\n")
     (out / "power.md").write_text(render(rows, extra, pools, meta))
+    draw_run_order({"a": a_runs, "b": b_runs}, out)
     print((out / "power.md").read_text())
     return 0
 
@@ -294,11 +371,15 @@ def main(argv: list[str]) -> int:
     an.add_argument("--out", required=True)
     an.add_argument("--device")
     ns = p.parse_args(argv)
+    interrupt_on_sigterm()
     try:
         return run_pools(ns) if ns.verb == "pools" else run_analyze(ns)
     except (ColobenchError, OSError, ValueError) as exc:
         print(f"gpu_power: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("gpu_power: interrupted; the runs made so far are kept", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ def pool(folder, side, n, scale, rng, sync_scale=1.0):
         samples = {"rollout_tokens_per_s": [1000 * scale * rng.gauss(1, 0.01) for _ in range(5)],
                    "weight_sync_s": [0.5 * sync_scale * rng.gauss(1, 0.01) for _ in range(5)],
                    "train_step_s": [0.3 * rng.gauss(1, 0.01) for _ in range(5)]}
-        ScenarioResult(f"s.{side}{i}", Verdict.PASS, "", metrics=samples, properties={"version.gpu": "X"},
+        ScenarioResult(f"s.{side}{i}", Verdict.PASS, "", metrics=samples, properties={"version.gpu": "X", "axis.model": "m3.1-8b"},
                        timings={"engine_start_s": 40.0, "first_step_s": 50.0, "total_s": 70.0},
                        ).save(folder / side / f"s.{side}{i}")
 
@@ -27,6 +27,7 @@ def test_analysis_detects_a_clear_regression_and_keeps_quiet_on_none(tmp_path):
     pool(tmp_path, "a", 10, 1.0, rng)
     pool(tmp_path, "b", 10, 0.8, rng, sync_scale=1.0)            # tokens/s 20 % down, sync unchanged
     ScenarioResult("s.bad", Verdict.REGRESSED, "x", metrics={}).save(tmp_path / "b" / "s.bad")
+    (tmp_path / "a" / "s.killed").mkdir()                          # killed before it wrote a result
     (tmp_path / "pools.json").write_text(json.dumps({"scenario": "m.tp1", "b_args": "chunked_prefill_size=512",
                                                       "b_inject": None}))
     assert gpu_power.main(["analyze", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
@@ -40,13 +41,16 @@ def test_analysis_detects_a_clear_regression_and_keeps_quiet_on_none(tmp_path):
     assert all(r["false_alarms"] < r["unchanged_decisions"] * 0.05 for r in rows if r["runs_per_side"] <= 5)
     assert by["rollout_tokens_per_s", 8]["false_alarms"] is None              # 16 disjoint unchanged runs needed
     assert rows[0]["effect"] == "args:chunked_prefill_size=512" and rows[0]["pool_b"] == 10
+    assert rows[0]["model"] == "m3.1-8b"                                     # a dot in the model's name stays
     shifted = {(x["metric"], x["runs_per_side"], x["threshold"]): x
                for x in json.loads((tmp_path / "out" / "power-extra.json").read_text())["shifted"]}
     assert shifted["weight_sync_s", 5, "2%"]["detected"] == 2000            # 1% noise: a 5% rise is always seen
     assert shifted["weight_sync_s", 5, "10%"]["detected"] == 0              # beyond the default 10% threshold
     assert shifted["weight_sync_s", 8, "2%"]["detected"] is None            # 16 disjoint runs needed
     text = (tmp_path / "out" / "power.md").read_text()
-    assert "10 A runs, 10 B runs (failed runs left out: {'a': 0, 'b': 1})" in text and "engine_start_s" in text
+    assert "10 A runs, 10 B runs (runs left out, failed or without a result: {'a': 1, 'b': 1})" in text and "engine_start_s" in text
+    extra = json.loads((tmp_path / "out" / "power-extra.json").read_text())
+    assert extra["runs_needed"]["train_step_s"] == 4 and "Runs a side for 95% detection" in text
 
 
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
@@ -83,3 +87,43 @@ def test_steps_needed_splits_step_noise_from_run_noise():
     found = gpu_power.steps_needed(run_level)
     assert found["run_cv"] > 0.03 and found["steps_for_target"] is None
     assert found["projected_cv"][40] > 0.03
+
+
+def test_runs_needed_grows_with_the_square_of_the_noise_and_never_below_the_test_floor():
+    assert gpu_power.runs_needed(None) is None and gpu_power.runs_needed(0.0) is None
+    assert gpu_power.runs_needed(0.001) == 4                         # Mann-Whitney needs 4 + 4 to reach p < 0.05
+    n = gpu_power.runs_needed(0.0876)                                 # the H200 pools' rollout CV
+    assert 60 <= n <= 80
+    assert 3.5 * n <= gpu_power.runs_needed(2 * 0.0876) <= 4.5 * n
+
+
+def test_drift_and_run_order_figures_follow_the_order_the_runs_were_made(tmp_path):
+    def made(side, stamp, value):
+        return ScenarioResult(f"m.tp1.{side}{stamp}-0", Verdict.PASS, "", metrics={"rollout_tokens_per_s": [value]})
+    stamps = [f"14{m:02d}00" for m in range(10, 22)]
+    # the host slows down through the session; A and B alternate, B 10 % below its neighbouring A
+    sides = {"a": [made("a", st, 1000 - 20 * i) for i, st in enumerate(stamps[::2])],
+             "b": [made("b", st, 900 - 20 * i) for i, st in enumerate(stamps[1::2])]}
+    found = gpu_power.drift({"a": list(reversed(sides["a"])), "b": sides["b"]}, "rollout_tokens_per_s")
+    assert found["a"]["rho"] == -1.0 and found["b"]["rho"] == -1.0 and found["a"]["p"] < 0.01
+    assert gpu_power.drift(sides, "weight_sync_s") is None                 # a metric no run has
+    drawn = gpu_power.draw_run_order(sides, tmp_path)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert drawn == []
+    else:
+        assert drawn == [tmp_path / "run-order-rollout_tokens_per_s.png"] and drawn[0].stat().st_size > 1000
+
+
+def test_a_pool_run_cut_by_the_deadline_is_recorded_interrupted_and_left_out(tmp_path, monkeypatch, capsys):
+    def cut(scenario, run_root, options):
+        (run_root / scenario.id).mkdir(parents=True)
+        raise KeyboardInterrupt                                          # what SIGTERM from `timeout` becomes
+    monkeypatch.setattr(gpu_power.execute, "run_scenario", cut)
+    out = tmp_path / "p"
+    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
+                           "llama3.1-8b-shape and not mcore", "--pairs", "2", "--sides", "a", "--out", str(out)]) == 130
+    (folder,) = (out / "a").iterdir()
+    assert ScenarioResult.load(folder / "result.json").verdict == Verdict.INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err

@@ -7,6 +7,9 @@ export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1   # NVLink multicast stays off
 export TVM_FFI_CACHE_DIR=/tmp/jitcache/tvm-ffi TRITON_CACHE_DIR=/tmp/jitcache/triton FLASHINFER_WORKSPACE_BASE=/tmp/jitcache
 export SGLANG_CACHE_DIR=/tmp/jitcache/sglang COLOBENCH_MODEL_CACHE=/tmp/models COLOBENCH_ENV_DIR=/tmp/envs
+# JIT caches a former host compiled (tools/gpu-power-pools.sh brings them back; carried as .jit/jitcache.tgz).
+jit_carried="$(dirname "${BASH_SOURCE[0]}")/../.jit/jitcache.tgz"
+[ -f "$jit_carried" ] && [ ! -d /tmp/jitcache ] && tar xzf "$jit_carried" -C /tmp
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0
 # The engine's packages; megatron-core stays out (it flips torch_memory_saver's hook mode when sglang imports it).
 # Byte-compiled once here: the lent hosts do not write bytecode (sys.dont_write_bytecode), so every engine process
