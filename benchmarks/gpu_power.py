@@ -90,8 +90,7 @@ def run_pools(ns: argparse.Namespace) -> int:
             try:
                 result = execute.run_scenario(one, out / side, options)
             except KeyboardInterrupt:               # the call's deadline (SIGTERM) or Ctrl-C: the folder says so
-                ScenarioResult(one.id, Verdict.INTERRUPTED, "interrupted while running",
-                               run_dir=str(out / side / one.id)).save(out / side / one.id)
+                execute.stopped(one, out / side, in_flight=True)
                 raise
             medians = " ".join(f"{name}={statistics.median(result.metrics[name]):.4g}"
                                for name in defaults.ab_gates() if result.metrics.get(name))
@@ -179,15 +178,20 @@ def run_order(result: ScenarioResult) -> tuple:
     return (found.group(2), int(found.group(3)), found.group(1)) if found else (result.scenario_id,)
 
 
+def chronological(sides: dict[str, list[ScenarioResult]]) -> list[tuple[str, ScenarioResult]]:
+    """(side, run) of both pools in the order the runs were made."""
+    return sorted(((side, r) for side, runs in sides.items() for r in runs), key=lambda made: run_order(made[1]))
+
+
 def drift(sides: dict[str, list[ScenarioResult]], name: str) -> dict | None:
     """Spearman's rank correlation of each side's per-run medians with the order the runs were made in (A and B
     alternate, so both see the same host): a host that drifts while the pools grow shows on both sides."""
     from scipy.stats import spearmanr
-    made = sorted((run_order(r), side) for side, runs in sides.items() for r in runs if r.metrics.get(name))
-    position = {order: i for i, (order, _) in enumerate(made)}
+    made = chronological(sides)
     out = {}
-    for side, runs in sides.items():
-        got = sorted((position[run_order(r)], statistics.median(r.metrics[name])) for r in runs if r.metrics.get(name))
+    for side in sides:
+        got = [(i, statistics.median(r.metrics[name])) for i, (s, r) in enumerate(made)
+               if s == side and r.metrics.get(name)]
         if len(got) >= 3:
             rho, p = spearmanr(*zip(*got))
             out[side] = {"rho": round(float(rho), 3), "p": round(float(p), 4)}
@@ -258,12 +262,15 @@ def _timing_summary(runs: list[ScenarioResult]) -> dict[str, dict[str, float]]:
 def draw_run_order(sides: dict[str, list[ScenarioResult]], out: Path) -> list[Path]:
     """One PNG per gated metric: each run's steady samples (median, whiskers min..max) in the order the runs were
     made, A and B as two series. Drift of the host shows as both series moving together."""
-    made = sorted((run_order(r), side, r) for side, runs in sides.items() for r in runs)
-    labels = [f"{order[0][:2]}:{order[0][2:4]}:{order[0][4:]} {side.upper()}" if len(order) == 3 else r.scenario_id
-              for order, side, r in made]
+    made = chronological(sides)
+    labels = []
+    for side, r in made:
+        order = run_order(r)
+        labels.append(f"{order[0][:2]}:{order[0][2:4]}:{order[0][4:]} {side.upper()}" if len(order) == 3
+                      else r.scenario_id)
     drawn = []
     for name in defaults.ab_gates():
-        series = {side.upper(): [r.metrics.get(name, []) if s == side else [] for _, s, r in made] for side in sides}
+        series = {side.upper(): [r.metrics.get(name, []) if s == side else [] for s, r in made] for side in sides}
         if any(any(points) for points in series.values()):
             drawn.append(plots.metric_series(labels, series, out / f"run-order-{name}.png",
                                              f"{name} per run, in the order made (A and B alternate)"))
@@ -328,13 +335,11 @@ def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
 def run_analyze(ns: argparse.Namespace) -> int:
     pools_dir = Path(ns.pools)
     pools = json.loads((pools_dir / "pools.json").read_text())
-    all_runs = {side: [ScenarioResult.load(p) for p in sorted((pools_dir / side).glob("*/result.json"))]
-                for side in ("a", "b")}
     # a run that failed, was interrupted or left no result (killed before it wrote one) is reported, never pooled
-    failed = {side: sum(r.verdict != Verdict.PASS for r in runs)
-              + sum(not (d / "result.json").is_file() for d in (pools_dir / side).glob("*/"))
-              for side, runs in all_runs.items()}
-    a_runs, b_runs = ([r for r in all_runs[side] if r.verdict == Verdict.PASS] for side in ("a", "b"))
+    all_runs = {side: [ScenarioResult.load(d / "result.json") if (d / "result.json").is_file() else None
+                       for d in sorted((pools_dir / side).glob("*/"))] for side in ("a", "b")}
+    failed = {side: sum(r is None or r.verdict != Verdict.PASS for r in runs) for side, runs in all_runs.items()}
+    a_runs, b_runs = ([r for r in all_runs[side] if r and r.verdict == Verdict.PASS] for side in ("a", "b"))
     props = a_runs[0].properties if a_runs else {}
     effect = " + ".join(filter(None, [f"args:{pools['b_args']}" if pools.get("b_args") else "",
                                       f"inject:{pools['b_inject']}" if pools.get("b_inject") else ""]))

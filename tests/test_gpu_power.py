@@ -17,7 +17,8 @@ def pool(folder, side, n, scale, rng, sync_scale=1.0):
         samples = {"rollout_tokens_per_s": [1000 * scale * rng.gauss(1, 0.01) for _ in range(5)],
                    "weight_sync_s": [0.5 * sync_scale * rng.gauss(1, 0.01) for _ in range(5)],
                    "train_step_s": [0.3 * rng.gauss(1, 0.01) for _ in range(5)]}
-        ScenarioResult(f"s.{side}{i}", Verdict.PASS, "", metrics=samples, properties={"version.gpu": "X", "axis.model": "m3.1-8b"},
+        ScenarioResult(f"s.{side}{i}", Verdict.PASS, "", metrics=samples,
+                       properties={"version.gpu": "X", "axis.model": "m3.1-8b"},
                        timings={"engine_start_s": 40.0, "first_step_s": 50.0, "total_s": 70.0},
                        ).save(folder / side / f"s.{side}{i}")
 
@@ -48,7 +49,8 @@ def test_analysis_detects_a_clear_regression_and_keeps_quiet_on_none(tmp_path):
     assert shifted["weight_sync_s", 5, "10%"]["detected"] == 0              # beyond the default 10% threshold
     assert shifted["weight_sync_s", 8, "2%"]["detected"] is None            # 16 disjoint runs needed
     text = (tmp_path / "out" / "power.md").read_text()
-    assert "10 A runs, 10 B runs (runs left out, failed or without a result: {'a': 1, 'b': 1})" in text and "engine_start_s" in text
+    assert "10 A runs, 10 B runs (runs left out, failed or without a result: {'a': 1, 'b': 1})" in text
+    assert "engine_start_s" in text
     extra = json.loads((tmp_path / "out" / "power-extra.json").read_text())
     assert extra["runs_needed"]["train_step_s"] == 4 and "Runs a side for 95% detection" in text
 

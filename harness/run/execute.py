@@ -24,6 +24,7 @@ from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Evidence, Verdict, fold
 from harness.matrix import defaults
 from harness.matrix.scenario import Scenario
+from harness.report.summary import NOT_RUN
 from harness.run import gpus, launch
 
 READY_LINE = "The server is fired up and ready to roll"   # sglang's own, for external runners without events
@@ -153,6 +154,16 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
         timings=timings(res.events, res.duration_s),
         cv=metrics.spread(values),
     )
+
+
+def stopped(scenario: Scenario, run_root: Path, in_flight: bool) -> ScenarioResult:
+    """After Ctrl-C or SIGTERM: the scenario that was running is `interrupted`, one never started is not run. Saved,
+    so its folder says so."""
+    verdict, reason = (Verdict.INTERRUPTED, "interrupted while running") if in_flight else (Verdict.SKIPPED, NOT_RUN)
+    result = ScenarioResult(scenario.id, verdict, reason, run_dir=str(run_root / scenario.id),
+                            properties={"scenario.source": scenario.source})
+    result.save(run_root / scenario.id)
+    return result
 
 
 def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = None) -> ScenarioResult:

@@ -25,7 +25,6 @@ from harness.judge.verdict import Verdict
 from harness.matrix import schema
 from harness.matrix.scenario import Scenario
 from harness.report import junit, summary
-from harness.report.summary import NOT_RUN
 from harness.run import envs, execute
 from harness.store import fingerprint, history
 
@@ -124,12 +123,8 @@ class Session:
 
     def interrupted(self, scenarios: list[Scenario], done: int) -> None:
         """After Ctrl-C or SIGTERM: the scenario in flight is `interrupted`, the rest are listed as not run."""
-        for i, s in enumerate(scenarios[done:]):
-            verdict, reason = (Verdict.INTERRUPTED, "interrupted while running") if i == 0 else (Verdict.SKIPPED, NOT_RUN)
-            result = ScenarioResult(s.id, verdict, reason, run_dir=str(self.run_dir / s.id),
-                                    properties={"scenario.source": s.source})
-            result.save(self.run_dir / s.id)          # `colobench report DIR` renders the interrupted run
-            self.results.append(result)
+        for i, s in enumerate(scenarios[done:]):         # saved: `colobench report DIR` renders the interrupted run
+            self.results.append(execute.stopped(s, self.run_dir, in_flight=i == 0))
         if self.store is not None:
             self.store.mark_interrupted(self.run_dir.name)
         self.write_reports()
