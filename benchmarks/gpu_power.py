@@ -17,7 +17,7 @@ total time per run. Writes power.json, power-extra.json, power.md and the figure
 
 Usage (GPU host; tools/gpu-host.sh; the repository on PYTHONPATH):
   python3 benchmarks/gpu_power.py pools --matrix matrix/perf.yaml -k "qwen3-8b-shape and not mcore" --pairs 5 \
-      --b-args chunked_prefill_size=1024 --b-inject sync_slowdown:0.05 --out /tmp/out/pools
+      --steps 8 --b-args chunked_prefill_size=1024 --b-inject sync_slowdown:0.05 --out /tmp/out/pools
   python3 benchmarks/gpu_power.py analyze /tmp/out/pools --out reports/gpu/DATE-power
 """
 
@@ -41,7 +41,7 @@ from harness.errors import ColobenchError
 from harness.judge import metrics, stats
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
-from harness.matrix import defaults, models, scenario
+from harness.matrix import defaults, models, scenario, schema
 from harness.report import plots
 from harness.run import execute
 from harness.study import ab
@@ -63,17 +63,26 @@ def side_b(s: scenario.Scenario, args: str | None, inject: str | None) -> scenar
     return s
 
 
+def with_steps(s: scenario.Scenario, steps: int) -> scenario.Scenario:
+    """The scenario at `steps` steps (its warm-up steps kept), checked as the matrix checks `steps:`."""
+    problem = schema.SETTINGS["steps"][1](steps)
+    warmup = s.settings.get("warmup_steps") or 0
+    if problem or warmup >= steps:
+        raise ColobenchError(f"--steps: {problem or f'{steps} leaves no steady step after {warmup} warm-up'}")
+    return dataclasses.replace(s, settings={**s.settings, "steps": steps})
+
+
 def run_pools(ns: argparse.Namespace) -> int:
     matrix = scenario.load_many(scenario.matrix_files(ns.matrix), models.load(), sglang=ns.sglang)
     found = scenario.select(matrix.scenarios, ns.k)
     if len(found) != 1:
         print(f"gpu_power: -k {ns.k!r} selects {len(found)} scenarios of {ns.matrix}; expected one", file=sys.stderr)
         return 2
-    a = found[0]
+    a = with_steps(found[0], ns.steps) if ns.steps is not None else found[0]
     b = side_b(a, ns.b_args, ns.b_inject)
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
-    recipe = {"scenario": a.id, "b_args": ns.b_args, "b_inject": ns.b_inject}
+    recipe = {"scenario": a.id, "b_args": ns.b_args, "b_inject": ns.b_inject, "steps": a.settings["steps"]}
     made = out / "pools.json"
     held = json.loads(made.read_text()) if made.is_file() else recipe
     if held != recipe:
@@ -282,10 +291,11 @@ def _share(count: int | None, of: int) -> str:
 
 
 def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
+    steps = f", {pools['steps']} steps a run" if "steps" in pools else ""
     lines = [f"# Power of the default A/B gates: {pools['scenario']}", "",
              (f"A: unchanged. B: engine args `{pools.get('b_args')}`, injected `{pools.get('b_inject')}`. "
               f"Pools: {meta['a']} A runs, {meta['b']} B runs (runs left out, failed or without a result: "
-              f"{meta['failed']}). Device "
+              f"{meta['failed']}){steps}. Device "
               f"{meta['device']}, sglang {meta['sglang']}. {DRAWS} resampled decisions per cell; a cell of k runs "
               "a side needs k runs in each pool."), "",
              "## Default gates (defaults.yaml `ab:`)", ""]
@@ -367,6 +377,7 @@ def main(argv: list[str]) -> int:
     pools.add_argument("--sides", choices=("ab", "a", "b"), default="ab",
                        help="which pools a round grows (default ab: A then B); a or b evens out pools that differ")
     pools.add_argument("--sglang", help="run against this sglang version (default: the matrix's)")
+    pools.add_argument("--steps", type=int, help="steps a run (default: the scenario's); its warm-up steps stay")
     pools.add_argument("--b-args")
     pools.add_argument("--b-inject")
     pools.add_argument("--ray-address")

@@ -1,12 +1,17 @@
 """benchmarks/gpu_power.py's analysis on pools made here: a clear shift is detected, no shift raises no alarm."""
 
+import dataclasses
 import json
 import random
 import sys
 
+import pytest
+
 from harness import REPO_ROOT
+from harness.errors import ColobenchError
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
+from harness.matrix import scenario
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 import gpu_power
@@ -129,3 +134,35 @@ def test_a_pool_run_cut_by_the_deadline_is_recorded_interrupted_and_left_out(tmp
     (folder,) = (out / "a").iterdir()
     assert ScenarioResult.load(folder / "result.json").verdict == Verdict.INTERRUPTED
     assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("steps, why", [(1, "expected an int >= 2"), (-3, "expected an int >= 2")])
+def test_pools_steps_out_of_range_is_one_line(tmp_path, capsys, steps, why):
+    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
+                           "llama3.1-8b-shape and not mcore", "--pairs", "1", "--out", str(tmp_path / "p"),
+                           "--steps", str(steps)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--steps" in err and why in err and not (tmp_path / "p").exists()
+
+
+def test_pools_at_other_steps_never_join_a_folder_of_the_scenario_steps(tmp_path, capsys):
+    out = tmp_path / "p"
+    out.mkdir()
+    earlier = {"scenario": "llama3.1-8b-shape.tp1.colocate.sglang-current", "b_args": None, "b_inject": None,
+               "steps": 16}
+    (out / "pools.json").write_text(json.dumps(earlier))
+    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
+                           "llama3.1-8b-shape and not mcore", "--pairs", "1", "--sides", "a", "--out", str(out),
+                           "--steps", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and '"steps": 8' in err and '"steps": 16' in err and not (out / "a").exists()
+
+
+def test_with_steps_keeps_the_warmup_and_refuses_a_run_of_warmup_only():
+    matrix = scenario.load(REPO_ROOT / "matrix" / "perf.yaml")
+    s = next(x for x in matrix.scenarios if x.id.startswith("llama3.1-8b-shape.tp1.colocate.sglang"))
+    shorter = gpu_power.with_steps(s, 8)
+    assert shorter.settings["steps"] == 8 and shorter.settings["warmup_steps"] == s.settings["warmup_steps"] == 1
+    assert s.settings["steps"] == 16
+    with pytest.raises(ColobenchError, match="no steady step"):
+        gpu_power.with_steps(dataclasses.replace(s, settings={**s.settings, "warmup_steps": 3}), 3)
