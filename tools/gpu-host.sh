@@ -14,9 +14,13 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RAY_USAGE_STAT
 # The engine's packages; megatron-core stays out (it flips torch_memory_saver's hook mode when sglang imports it).
 # Byte-compiled once here: the lent hosts do not write bytecode (sys.dont_write_bytecode), so every engine process
 # compiled sglang's sources again (median engine start on H200 hosts: 51 s without, 40 s with; 4 and 9 runs).
+# Every installed file is dated 2000-01-01 before compiling: pip dates files at install time, so on a fresh host each
+# header sglang's and flashinfer's JIT builds depend on is newer than the objects in a carried JIT cache, and ninja
+# rebuilds them all (the fifth session's first CUDA-graph batch took 57 s with the cache carried; warm, 1.8 s).
 gpu_install() {
   ls "$1"/*.whl | grep -v megatron_core | xargs python3 -m pip install -q --no-index --no-deps --no-compile --upgrade \
     --target "${2:-/tmp/site}" || return
+  find "${2:-/tmp/site}" -exec touch -h -d @946684800 {} +
   python3 -m compileall -q -j 0 "${2:-/tmp/site}" >/dev/null 2>&1 || true    # a file that does not compile stays source
 }
 # megatron-core in a folder only the megatron trainer puts on its path (COLOBENCH_TRAINER_SITE).

@@ -7,8 +7,9 @@
 # deadline is device time lost (warm runs of one host vary by ~15%); a run cut all the same is kept as `interrupted`.
 # Where $OUT is set (a device call), the pools are tarred into $OUT/pools.tgz after every run and the host's JIT
 # caches into $OUT/jitcache.tgz once (carry it back as .jit/jitcache.tgz: tools/gpu-host.sh unpacks it, so a fresh
-# host's first run can skip its ~70 s of kernel compiles; not yet tried on a GPU).
-#   RUN_S=90 tools/gpu-power-pools.sh SECONDS POOLS [gpu_power.py pools options: -k, --b-args, --b-inject]
+# host's first run can skip its ~70 s of kernel compiles: the fifth session's did not, as pip had dated the headers
+# newer than the cached objects; gpu_install now dates them 2000-01-01, not yet tried on a GPU).
+#   RUN_S=90 tools/gpu-power-pools.sh SECONDS POOLS [gpu_power.py pools options: -k, --steps, --b-args, --b-inject]
 set -u
 source "$(dirname "$0")/gpu-host.sh"
 export PYTHONPATH=$PWD:$PYTHONPATH RAY_AUTH_MODE=disabled
