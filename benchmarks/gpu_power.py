@@ -9,7 +9,8 @@ default `ab:` gate of each metric
 (defaults.yaml, judged exactly as `colobench run --ab` judges: `metrics.evaluate` on one median per run) calls B
 `regressed` against A (detection) and how often it calls A regressed against other disjoint A runs (false alarm;
 needs 2k unchanged runs), at 3, 5 and 8 runs a side; the same A halves with one made 5% worse (detection of an exact
-5% on the measured noise); the same for each effect at stricter thresholds (what it would take); per-run CV of every
+5% on the measured noise); the same for each effect at stricter thresholds (what it would take); B's measured change
+with a 90% bootstrap interval (how far the pools pin it down); per-run CV of every
 gated metric; the spread of the per-run median by number of steady steps; the steady steps a 2% per-run CV would take
 (step-to-step and run-to-run variance); the runs a side a 5% change needs at the measured per-run CV; each metric's
 drift while the pools grew (Spearman rho against run order, run-order-<metric>.png); engine start, first step and
@@ -218,19 +219,29 @@ def centre_change(pool_a: list[list[float]], pool_b: list[list[float]]) -> float
     return med[1] / med[0] - 1 if med[0] else float("nan")
 
 
+def change_interval(pool_a: list[list[float]], pool_b: list[list[float]], rng: random.Random,
+                    draws: int = DRAWS) -> tuple[float, float]:
+    """90% bootstrap interval of `centre_change` (runs drawn with replacement within each side): how far the pools
+    pin B's change down (on a noisy host a median of 7 runs can put a slowdown on the wrong side of zero)."""
+    found = sorted(centre_change(rng.choices(pool_a, k=len(pool_a)), rng.choices(pool_b, k=len(pool_b)))
+                   for _ in range(draws))
+    return round(found[int(0.05 * draws)], 4), round(found[int(0.95 * draws) - 1], 4)
+
+
 def analyze(a_runs: list[ScenarioResult], b_runs: list[ScenarioResult], effect: str, device: str, sglang: str,
             model: str, seed: int = 0, draws: int = DRAWS) -> tuple[list[dict], dict]:
     """power.json rows (one per metric x runs per side, default gates) and the rest of the figures."""
     rng = random.Random(seed)
     gates = defaults.ab_gates()
-    rows, extra = [], {"measured_change": {}, "stricter": [], "shifted": [], "per_run_cv": {}, "steady_steps_cv": {},
-                         "steps_needed": {}, "runs_needed": {}, "drift": {}}
+    rows, extra = [], {"measured_change": {}, "change_interval": {}, "stricter": [], "shifted": [], "per_run_cv": {},
+                       "steady_steps_cv": {}, "steps_needed": {}, "runs_needed": {}, "drift": {}}
     for name, gate in gates.items():
         pool_a = [r.metrics[name] for r in a_runs if r.metrics.get(name)]
         pool_b = [r.metrics[name] for r in b_runs if r.metrics.get(name)]
         if len(pool_a) < 2 or len(pool_b) < 2:
             continue
         extra["measured_change"][name] = round(centre_change(pool_a, pool_b), 4)
+        extra["change_interval"][name] = change_interval(pool_a, pool_b, random.Random(seed), draws)
         extra["per_run_cv"][name] = {"a": per_run_cv(pool_a), "b": per_run_cv(pool_b)}
         extra["steady_steps_cv"][name] = steady_spread(a_runs, name)
         extra["steps_needed"][name] = steps_needed(pool_a)
@@ -299,10 +310,12 @@ def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
               f"{meta['device']}, sglang {meta['sglang']}. {DRAWS} resampled decisions per cell; a cell of k runs "
               "a side needs k runs in each pool."), "",
              "## Default gates (defaults.yaml `ab:`)", ""]
-    table = [[r["metric"], f"{r['measured_change']:+.1%}", json.dumps(r["gate"]), r["runs_per_side"],
+    table = [[r["metric"], "{:+.1%} ({:+.1%} to {:+.1%})".format(r["measured_change"],
+                                                                  *extra["change_interval"][r["metric"]]),
+              json.dumps(r["gate"]), r["runs_per_side"],
               f"{r['detected'] / r['decisions']:.1%}", _share(r["false_alarms"], r["unchanged_decisions"])]
              for r in rows]
-    lines.append(tabulate(table, ["metric", "B vs A (median)", "gate", "runs/side", "detected", "false alarms"],
+    lines.append(tabulate(table, ["metric", "B vs A (median; 90% interval)", "gate", "runs/side", "detected", "false alarms"],
                           tablefmt="github"))
     lines += ["", "## Stricter thresholds (same pools)", ""]
     table = [[s["metric"], s["threshold"], s["runs_per_side"], f"{s['detected'] / s['decisions']:.1%}",

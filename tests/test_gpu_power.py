@@ -166,3 +166,15 @@ def test_with_steps_keeps_the_warmup_and_refuses_a_run_of_warmup_only():
     assert s.settings["steps"] == 16
     with pytest.raises(ColobenchError, match="no steady step"):
         gpu_power.with_steps(dataclasses.replace(s, settings={**s.settings, "warmup_steps": 3}), 3)
+
+
+def test_change_interval_pins_a_clear_shift_and_straddles_zero_on_noise():
+    rng = random.Random(5)
+    a = [[100 * rng.gauss(1, 0.01)] for _ in range(8)]
+    shifted = [[90 * rng.gauss(1, 0.01)] for _ in range(8)]
+    lo, hi = gpu_power.change_interval(a, shifted, random.Random(0), draws=500)
+    assert -0.13 < lo <= gpu_power.centre_change(a, shifted) <= hi < -0.07
+    noisy_a = [[100 * rng.gauss(1, 0.15)] for _ in range(7)]
+    noisy_b = [[95 * rng.gauss(1, 0.15)] for _ in range(8)]
+    lo, hi = gpu_power.change_interval(noisy_a, noisy_b, random.Random(0), draws=500)
+    assert lo < 0 < hi and hi - lo > 0.1
