@@ -15,6 +15,7 @@ from harness.matrix import scenario
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 import gpu_power
+import power_stats
 
 
 def pool(folder, side, n, scale, rng, sync_scale=1.0):
@@ -83,27 +84,6 @@ def test_pools_never_mix_two_b_sides_in_one_folder(tmp_path, capsys):
     assert json.loads((out / "pools.json").read_text()) == earlier and not (out / "a").exists()
 
 
-def test_steps_needed_splits_step_noise_from_run_noise():
-    rng = random.Random(3)
-    steps_only = [[100 * rng.gauss(1, 0.10) for _ in range(40)] for _ in range(30)]       # 10% step CV, runs alike
-    found = gpu_power.steps_needed(steps_only)
-    assert 0.08 < found["step_cv"] < 0.12 and found["run_cv"] < 0.02
-    assert 15 <= found["steps_for_target"] <= 60                     # (0.10 / 0.02)^2 = 25, less run noise
-    offsets = [rng.gauss(1, 0.05) for _ in range(30)]                 # each run 5% off the next: no steps help
-    run_level = [[100 * o * rng.gauss(1, 0.01) for _ in range(40)] for o in offsets]
-    found = gpu_power.steps_needed(run_level)
-    assert found["run_cv"] > 0.03 and found["steps_for_target"] is None
-    assert found["projected_cv"][40] > 0.03
-
-
-def test_runs_needed_grows_with_the_square_of_the_noise_and_never_below_the_test_floor():
-    assert gpu_power.runs_needed(None) is None and gpu_power.runs_needed(0.0) is None
-    assert gpu_power.runs_needed(0.001) == 4                         # Mann-Whitney needs 4 + 4 to reach p < 0.05
-    n = gpu_power.runs_needed(0.0876)                                 # the H200 pools' rollout CV
-    assert 60 <= n <= 80
-    assert 3.5 * n <= gpu_power.runs_needed(2 * 0.0876) <= 4.5 * n
-
-
 def test_drift_and_run_order_figures_follow_the_order_the_runs_were_made(tmp_path):
     def made(side, stamp, value):
         return ScenarioResult(f"m.tp1.{side}{stamp}-0", Verdict.PASS, "", metrics={"rollout_tokens_per_s": [value]})
@@ -111,9 +91,9 @@ def test_drift_and_run_order_figures_follow_the_order_the_runs_were_made(tmp_pat
     # the host slows down through the session; A and B alternate, B 10 % below its neighbouring A
     sides = {"a": [made("a", st, 1000 - 20 * i) for i, st in enumerate(stamps[::2])],
              "b": [made("b", st, 900 - 20 * i) for i, st in enumerate(stamps[1::2])]}
-    found = gpu_power.drift({"a": list(reversed(sides["a"])), "b": sides["b"]}, "rollout_tokens_per_s")
+    found = power_stats.drift({"a": list(reversed(sides["a"])), "b": sides["b"]}, "rollout_tokens_per_s")
     assert found["a"]["rho"] == -1.0 and found["b"]["rho"] == -1.0 and found["a"]["p"] < 0.01
-    assert gpu_power.drift(sides, "weight_sync_s") is None                 # a metric no run has
+    assert power_stats.drift(sides, "weight_sync_s") is None                 # a metric no run has
     drawn = gpu_power.draw_run_order(sides, tmp_path)
     try:
         import matplotlib  # noqa: F401
@@ -166,15 +146,3 @@ def test_with_steps_keeps_the_warmup_and_refuses_a_run_of_warmup_only():
     assert s.settings["steps"] == 16
     with pytest.raises(ColobenchError, match="no steady step"):
         gpu_power.with_steps(dataclasses.replace(s, settings={**s.settings, "warmup_steps": 3}), 3)
-
-
-def test_change_interval_pins_a_clear_shift_and_straddles_zero_on_noise():
-    rng = random.Random(5)
-    a = [[100 * rng.gauss(1, 0.01)] for _ in range(8)]
-    shifted = [[90 * rng.gauss(1, 0.01)] for _ in range(8)]
-    lo, hi = gpu_power.change_interval(a, shifted, random.Random(0), draws=500)
-    assert -0.13 < lo <= gpu_power.centre_change(a, shifted) <= hi < -0.07
-    noisy_a = [[100 * rng.gauss(1, 0.15)] for _ in range(7)]
-    noisy_b = [[95 * rng.gauss(1, 0.15)] for _ in range(8)]
-    lo, hi = gpu_power.change_interval(noisy_a, noisy_b, random.Random(0), draws=500)
-    assert lo < 0 < hi and hi - lo > 0.1

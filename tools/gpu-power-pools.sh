@@ -6,9 +6,8 @@
 # the last run's by a fifth (RUN_S before the first: the time a run is expected to take), since a run cut by the
 # deadline is device time lost (warm runs of one host vary by ~15%); a run cut all the same is kept as `interrupted`.
 # Where $OUT is set (a device call), the pools are tarred into $OUT/pools.tgz after every run and the host's JIT
-# caches into $OUT/jitcache.tgz once (carry it back as .jit/jitcache.tgz: tools/gpu-host.sh unpacks it, so a fresh
-# host's first run can skip its ~70 s of kernel compiles: the fifth session's did not, as pip had dated the headers
-# newer than the cached objects; gpu_install now dates them 2000-01-01, not yet tried on a GPU).
+# caches into $OUT/jitcache.tgz once (carry it back as .jit/jitcache.tgz; tools/gpu-host.sh unpacks it and says why
+# it holds only when the installed files are dated before it).
 #   RUN_S=90 tools/gpu-power-pools.sh SECONDS POOLS [gpu_power.py pools options: -k, --steps, --b-args, --b-inject]
 set -u
 source "$(dirname "$0")/gpu-host.sh"
