@@ -17,6 +17,13 @@ FAKE_RUNNER = REPO / "tests" / "fake_runner.py"
 DATA = REPO / "tests" / "data"
 
 
+@pytest.fixture(autouse=True)
+def quiet_host(monkeypatch):
+    """No host probe unless a test asks for one: a gate decision in a test must not hang on this box's CPU jitter
+    (tests/test_hostprobe.py measures and simulates noise itself)."""
+    monkeypatch.setenv("COLOBENCH_HOST_PROBE", "off")
+
+
 @pytest.fixture
 def store():
     s = history.HistoryStore(":memory:")

@@ -1,42 +1,55 @@
-"""benchmarks/power_stats.py: the variance split, the runs a 5% change needs, B's change with its interval."""
+"""benchmarks/power_stats.py: ABBA pairs, decisions as --ab makes them, the parametric check, pairs needed."""
 
 import random
 import sys
 
 from harness import REPO_ROOT
+from harness.judge.result import ScenarioResult
+from harness.judge.verdict import Verdict
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 import power_stats
 
-
-def test_steps_needed_splits_step_noise_from_run_noise():
-    rng = random.Random(3)
-    steps_only = [[100 * rng.gauss(1, 0.10) for _ in range(40)] for _ in range(30)]       # 10% step CV, runs alike
-    found = power_stats.steps_needed(steps_only)
-    assert 0.08 < found["step_cv"] < 0.12 and found["run_cv"] < 0.02
-    assert 15 <= found["steps_for_target"] <= 60                     # (0.10 / 0.02)^2 = 25, less run noise
-    offsets = [rng.gauss(1, 0.05) for _ in range(30)]                 # each run 5% off the next: no steps help
-    run_level = [[100 * o * rng.gauss(1, 0.01) for _ in range(40)] for o in offsets]
-    found = power_stats.steps_needed(run_level)
-    assert found["run_cv"] > 0.03 and found["steps_for_target"] is None
-    assert found["projected_cv"][40] > 0.03
+GATE = {"max_drop": "2.5%"}
 
 
-def test_runs_needed_grows_with_the_square_of_the_noise_and_never_below_the_test_floor():
-    assert power_stats.runs_needed(None) is None and power_stats.runs_needed(0.0) is None
-    assert power_stats.runs_needed(0.001) == 4                         # Mann-Whitney needs 4 + 4 to reach p < 0.05
-    n = power_stats.runs_needed(0.0876)                                 # the H200 pools' rollout CV
-    assert 60 <= n <= 80
-    assert 3.5 * n <= power_stats.runs_needed(2 * 0.0876) <= 4.5 * n
+def run(number, side, value, probe="0.003"):
+    return power_stats.Run(side, number, ScenarioResult(f"m.{side}-{number:03d}", Verdict.PASS, "",
+                                                        metrics={"tok": [value]},
+                                                        properties={"host.probe_cv": probe}))
 
 
-def test_change_interval_pins_a_clear_shift_and_straddles_zero_on_noise():
+def test_pairs_are_neighbours_and_a_missing_run_takes_its_pairs_with_it():
+    order = "abbaabba"
+    made = [run(n, order[n], 100.0) for n in range(8) if n != 5]
+    changed, unchanged = power_stats.pairs(made)
+    assert [(a.number, b.number) for a, b in changed] == [(0, 1), (3, 2), (7, 6)]     # (A, B) whatever came first
+    assert [(x.number, y.number) for x, y in unchanged] == [(1, 2), (3, 4)]           # 5 is gone: (5, 6) too
+
+
+def test_a_noisy_probe_makes_every_decision_inconclusive():
+    pool = [(run(2 * i, "a", 100.0, "0.2"), run(2 * i + 1, "b", 90.0)) for i in range(5)]
+    found = power_stats.rates(GATE, "tok", pool, 3, random.Random(0), draws=50)
+    assert found == {"regressed": 0.0, "inconclusive": 1.0, "distinct": 10}
+    assert power_stats.rates(GATE, "tok", pool, 6, random.Random(0), draws=50) is None       # five pairs only
+
+
+def test_parametric_power_follows_the_spread():
+    rng = random.Random(1)
+    assert power_stats.parametric(GATE, 0.005, 5, rng, draws=300, shift=0.05) == 1.0
+    assert power_stats.parametric(GATE, 0.005, 5, rng, draws=300) == 0.0
+    assert power_stats.parametric(GATE, 0.08, 3, rng, draws=300, shift=0.05) < 0.5       # a 4-layer host's noise
+
+
+def test_pairs_needed_grows_with_the_square_of_the_spread_and_never_below_three():
+    assert power_stats.pairs_needed(0.001) == 3
+    n = power_stats.pairs_needed(0.05)
+    assert 10 <= n <= 14 and 3.5 * n <= power_stats.pairs_needed(0.10) <= 4.5 * n
+
+
+def test_change_interval_pins_a_clear_shift():
     rng = random.Random(5)
-    a = [[100 * rng.gauss(1, 0.01)] for _ in range(8)]
-    shifted = [[90 * rng.gauss(1, 0.01)] for _ in range(8)]
-    lo, hi = power_stats.change_interval(a, shifted, random.Random(0), draws=500)
-    assert -0.13 < lo <= power_stats.centre_change(a, shifted) <= hi < -0.07
-    noisy_a = [[100 * rng.gauss(1, 0.15)] for _ in range(7)]
-    noisy_b = [[95 * rng.gauss(1, 0.15)] for _ in range(8)]
-    lo, hi = power_stats.change_interval(noisy_a, noisy_b, random.Random(0), draws=500)
-    assert lo < 0 < hi and hi - lo > 0.1
+    changed = [(run(2 * i, "a", 100 * rng.gauss(1, 0.01)), run(2 * i + 1, "b", 90 * rng.gauss(1, 0.01)))
+               for i in range(8)]
+    mid, lo, hi = power_stats.change_interval(changed, "tok", random.Random(0), draws=300)
+    assert -0.13 < lo <= mid <= hi < -0.07

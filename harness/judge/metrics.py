@@ -14,8 +14,9 @@
 
 A relative gate compares one value per run (the run's `stat` over its steps: median by default; `min` for a
 timing that noise can only lengthen) with the baseline's per-run values, by a one-sided Mann-Whitney U test in
-the gate's direction, and calls `regressed` only when both the effect (> max_rise / max_drop, > abs_floor) and
-the test (p < `p`) say so.
+the gate's direction (or, for A/B runs made in ABBA order, a one-sided t-test on the neighbouring pairs' log
+ratios), and calls `regressed` only when both the effect (> max_rise / max_drop, > abs_floor) and the test (p <
+`p`) say so. On a host too noisy for the threshold it says inconclusive instead (`noisy_host`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class GateResult:
                 "baseline": self.baseline, "p_value": self.p_value}
 
 
-RELATIVE_KEYS = ("max_drop", "max_rise", "abs_floor", "p", "stat")
+RELATIVE_KEYS = ("max_drop", "max_rise", "abs_floor", "p", "stat", "max_host_noise")
+MIN_RUNS_FOR_SPREAD = 3     # runs (or pairs) a spread is measured from, for the noisy-host rule
 
 
 def relative(gates: dict[str, dict]) -> dict[str, dict]:
@@ -122,7 +124,41 @@ def _absolute(name: str, gate: dict, values: list[float]) -> GateResult | None:
     return GateResult(name, GateStatus.PASS, "", worst_high)
 
 
-def _relative(name: str, gate: dict, values: list[float], base: list[float] | None) -> GateResult | None:
+def noisy_host(gate: dict, threshold: float, spread: tuple[float, str], probe_cv: float | None,
+               passing: bool) -> str | None:
+    """Why this host is too noisy for the gate's threshold, or None. Two rules:
+    - the host probe's CV (run/hostprobe.py) above `max_host_noise` (default: the gate's threshold): whatever the
+      runs say, the host's own timing moved more than the change the gate looks for;
+    - for a would-be pass only: runs whose spread (`spread`: the smallest change they can see, and what it came
+      from) hides a change of the threshold's size, so "pass" would say nothing. A regression already passed its
+      test against that spread (p < alpha), so the spread alone never overturns it."""
+    limit = percent(gate["max_host_noise"]) if "max_host_noise" in gate else percent(
+        gate.get("max_drop", gate.get("max_rise")))
+    if probe_cv is not None and limit is not None and probe_cv > limit:
+        return f"noisy host (CPU probe CV {probe_cv:.1%} > {limit:.1%})"
+    if passing and spread[0] > threshold:
+        if math.isinf(spread[0]):
+            return f"not enough runs to say ({spread[1]})"
+        return f"noisy host ({spread[1]}: the smallest change these runs can see is {spread[0]:.1%} > {threshold:.1%})"
+    return None
+
+
+def _visible(values: list[float], base: list[float], paired: bool) -> tuple[float, str]:
+    """The smallest change these runs can see and what it came from; infinite where the spread cannot be measured
+    (fewer than MIN_RUNS_FOR_SPREAD pairs, or baseline runs)."""
+    n = len(values) if paired else len(base)
+    if n < MIN_RUNS_FOR_SPREAD:
+        return math.inf, f"{n} {'pair' if paired else 'baseline run'}{'s' * (n != 1)}, too few to measure the spread"
+    if paired:
+        logs = [math.log(b / a) for b, a in zip(values, base)]
+        return stats.detectable_change(stats.sd(logs), n), f"pairs' spread {stats.sd(logs):.1%} over {n} pairs"
+    spread = stats.cv(base) or 0.0
+    return (stats.detectable_change(spread, n, len(values)),
+            f"baseline per-run CV {spread:.1%}, {n} + {len(values)} runs")
+
+
+def _relative(name: str, gate: dict, values: list[float], base: list[float] | None, paired: bool = False,
+              probe_cv: float | None = None) -> GateResult | None:
     drop, rise = percent(gate.get("max_drop")), percent(gate.get("max_rise"))
     if drop is None and rise is None:
         return None
@@ -130,16 +166,29 @@ def _relative(name: str, gate: dict, values: list[float], base: list[float] | No
     if not base:
         return GateResult(name, GateStatus.INACTIVE, f"{name}: no baseline yet (cold start)", cur)
     ref = stats.centre(base)
-    change = stats.relative_change(cur, ref)
+    paired = paired and len(values) == len(base) and min(values + base) > 0
+    direction = "less" if drop is not None else "greater"
+    if paired:      # B and A of one pair ran next to each other: judge the pairs' ratios
+        change, p = stats.paired_log_ratio_test(values, base, direction)
+        cur = ref * (1 + change)
+    else:
+        change = stats.relative_change(cur, ref)
     floor = float(gate.get("abs_floor", 0.0))
-    worse = (drop is not None and stats.side_of_band(cur, ref, drop, floor) < 0) or \
-            (rise is not None and stats.side_of_band(cur, ref, rise, floor) > 0)
-    limit = f"max_drop {drop:.0%}" if drop is not None else f"max_rise {rise:.0%}"
+    threshold = drop if drop is not None else rise
+    worse = stats.side_of_band(cur, ref, threshold, floor) == (-1 if drop is not None else 1)
+    limit = f"max_drop {drop:.1%}" if drop is not None else f"max_rise {rise:.1%}"
     per_run = f" ({gate['stat']} per run)" if gate.get("stat", "median") != "median" else ""
-    desc = f"{name}{per_run}: cur={cur:.6g} (n={len(values)}) vs baseline={ref:.6g} (n={len(base)}), {change:+.1%}, {limit}"
+    desc = f"{name}{per_run}: cur={cur:.6g} (n={len(values)}) vs baseline={ref:.6g} (n={len(base)}), {change:+.1%}" + \
+        (" over neighbouring pairs" if paired else "") + f", {limit}"
+    # the change the gate must be able to see: its threshold, or the absolute floor where that is larger
+    needed = max(threshold, floor / abs(ref)) if ref else threshold
+    noisy = noisy_host(gate, needed, _visible(values, base, paired), probe_cv, passing=not worse)
+    if noisy:
+        return GateResult(name, GateStatus.INCONCLUSIVE, f"{desc}: {noisy}", cur, ref)
     if not worse:
         return GateResult(name, GateStatus.PASS, desc, cur, ref)
-    _, p = stats.mann_whitney_u(values, base, "greater" if rise is not None and change > rise else "less")
+    if not paired:
+        _, p = stats.mann_whitney_u(values, base, direction)
     alpha = float(gate.get("p", DEFAULT_P))
     if p < alpha:
         return GateResult(name, GateStatus.FAIL, f"{desc}, p={p:.3g} < {alpha}", cur, ref, p)
@@ -148,8 +197,11 @@ def _relative(name: str, gate: dict, values: list[float], base: list[float] | No
 
 
 def evaluate(gates: dict[str, dict], values: dict[str, list[float]],
-             baseline: dict[str, list[float]] | None = None) -> list[GateResult]:
-    """Judge every gate. Missing (MISSING) or non-finite (ERROR) metrics are never skipped."""
+             baseline: dict[str, list[float]] | None = None, paired: bool = False,
+             probe_cv: float | None = None) -> list[GateResult]:
+    """Judge every gate. Missing (MISSING) or non-finite (ERROR) metrics are never skipped. Relative gates: `paired`
+    when values[i] and baseline[i] ran next to each other (A/B in ABBA order), `probe_cv` the noisiest host probe of
+    the runs judged (the noisy-host rule)."""
     results = []
     for name, gate in gates.items():
         got = values.get(name)
@@ -160,7 +212,8 @@ def evaluate(gates: dict[str, dict], values: dict[str, list[float]],
         if bad:
             results.append(GateResult(name, GateStatus.ERROR, f"{name}: non-finite value {bad[0]!r}", bad[0]))
             continue
-        for judged in (_absolute(name, gate, got), _relative(name, gate, got, (baseline or {}).get(name))):
+        for judged in (_absolute(name, gate, got),
+                       _relative(name, gate, got, (baseline or {}).get(name), paired, probe_cv)):
             if judged is not None:
                 results.append(judged)
     return results

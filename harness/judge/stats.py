@@ -74,6 +74,31 @@ def mann_whitney_u(a: list[float], b: list[float], alternative: str = "two-sided
     return float(res.statistic), float(res.pvalue)
 
 
+def paired_log_ratio_test(b: list[float], a: list[float], alternative: str) -> tuple[float, float]:
+    """Neighbouring runs of B and A paired (ABBA order: the host's drift hits both of a pair alike): (the mean
+    relative change of B over A, as exp(mean log ratio) - 1; the one-sided p of a one-sample t-test on the log ratios
+    in the direction `alternative`, "greater" or "less"). Positive values only; p = 1 with fewer than two pairs."""
+    from scipy.stats import ttest_1samp
+    if len(a) != len(b) or not a or min(a + b) <= 0:
+        raise ValueError("paired runs need equal, non-empty lists of positive values")
+    logs = [math.log(x / y) for x, y in zip(b, a)]
+    change = math.expm1(fmean(logs))
+    if len(logs) < 2:
+        return change, 1.0
+    if max(logs) == min(logs):      # no spread at all: the sign alone decides
+        moved = logs[0] > 0 if alternative == "greater" else logs[0] < 0
+        return change, 0.0 if moved else 1.0
+    return change, float(ttest_1samp(logs, 0.0, alternative=alternative).pvalue)
+
+
+def detectable_change(spread: float, n_a: int, n_b: int | None = None) -> float:
+    """The smallest relative change runs of this spread reliably show: 95% power against a one-sided 5% test
+    (z = 1.645 + 1.645). Unpaired (`n_b` given): `spread` is the per-run CV, n_a and n_b runs a side; paired: `spread`
+    is the sd of the pairs' log ratios over n_a pairs."""
+    z = 2 * 1.645
+    return z * spread * (math.sqrt(1 / n_a + 1 / n_b) if n_b else 1 / math.sqrt(n_a))
+
+
 def runs_for_significance(alpha: float) -> int:
     """The fewest runs a side at which a one-sided Mann-Whitney U test can reach p < alpha at all: fully separated
     samples of k and k give p = 1 / C(2k, k) (3 + 3: exactly 0.05)."""

@@ -23,7 +23,7 @@ from harness.matrix.schema import is_int, safe_name
 SCHEMA = 1
 KINDS = ("tiny", "shape", "hf")
 FAMILIES = ("dense", "moe")
-_KEYS = {"kind", "family", "architecture", "config", "hf_id", "min_gpus", "gpu_memory_gb", "layers"}
+_KEYS = {"kind", "family", "architecture", "config", "hf_id", "min_gpus", "gpu_memory_gb", "layers", "base"}
 _REQUIRED = {"kind", "family", "architecture"}
 DEFAULT_PATH = REPO_ROOT / "models.yaml"
 # config keys that are sizes: positive ints (the rest may be any scalar a transformers config takes)
@@ -78,6 +78,17 @@ def _check(cond: bool, where: str, msg: str) -> None:
         raise ScenarioError(f"{where}: {msg}")
 
 
+def _inherit(models: dict, name: str, spec: dict, at: str) -> dict:
+    """`base: OTHER` takes OTHER's keys (same file, one level) under this entry's own: e.g. the same shape with
+    more layers."""
+    base = spec["base"]
+    _check(isinstance(base, str) and base in models and base != name, at,
+           f"models.{name}.base: expected the name of another model in this file, got {base!r}")
+    _check(isinstance(models[base], dict) and "base" not in models[base], at,
+           f"models.{name}.base: {base} has a base of its own (one level only)")
+    return {**models[base], **{k: v for k, v in spec.items() if k != "base"}}
+
+
 def parse(doc: Any, path: str) -> dict[str, Model]:
     """Validate a parsed models.yaml document."""
     _check(isinstance(doc, dict), path, "expected a mapping with `schema` and `models`")
@@ -90,6 +101,8 @@ def parse(doc: Any, path: str) -> dict[str, Model]:
     out: dict[str, Model] = {}
     for name, spec in models.items():
         at = yamlfile.where(path, models, name)
+        if isinstance(spec, dict) and "base" in spec:
+            spec = _inherit(models, name, spec, yamlfile.where(path, spec, "base"))
         _check(safe_name(name), at, f"models.{name}: a model name must be letters, digits, '.', '_', '+', '-' "
                                     "(it becomes a path component)")
         _check(isinstance(spec, dict), at, f"models.{name}: expected a mapping")

@@ -7,6 +7,7 @@
 A rule:  {name: graphs, log: 'Capture cuda graph end', source: engine, min: 1, after: engine up, within_s: 300}
          {name: two steps, event: step_done, min: 2, max: 2}    {forbid: 'CUDA error: invalid argument'}
 A gate:  {max: 2.0} | {min: 0, max: 0.05} | {max_drop: 5%} | {max_rise: 10%, abs_floor: 0.01, stat: min, p: 0.01}
+         {max_drop: 5%, max_host_noise: 20%}   (the host probe's CV a relative gate accepts; default: its threshold)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from typing import Any
 
 RULE_KEYS = {"name", "event", "fields", "log", "source", "min", "max", "within_s", "from", "after", "forbid"}
-GATE_KEYS = {"min", "max", "max_drop", "max_rise", "abs_floor", "p", "stat"}
+GATE_KEYS = {"min", "max", "max_drop", "max_rise", "abs_floor", "p", "stat", "max_host_noise"}
 RUN_STATS = ("median", "min")
 
 
@@ -102,7 +103,7 @@ def check_gates(gates: Any, known: set[str] | None = None) -> str | None:
             return f"{name}.abs_floor: expected a non-negative number, got {gate['abs_floor']!r}"
         if "min" in gate and "max" in gate and gate["min"] > gate["max"]:
             return f"{name}: min {gate['min']} > max {gate['max']}"
-        for key in ("max_drop", "max_rise"):
+        for key in ("max_drop", "max_rise", "max_host_noise"):
             if key not in gate:
                 continue
             value = percent(gate[key])
@@ -115,7 +116,7 @@ def check_gates(gates: Any, known: set[str] | None = None) -> str | None:
             return f"{name}.p: expected a probability in (0, 1), got {gate['p']!r}"
         if "stat" in gate and gate["stat"] not in RUN_STATS:
             return f"{name}.stat: expected one of {', '.join(RUN_STATS)}, got {gate['stat']!r}"
-        for key in ("p", "stat", "abs_floor"):
+        for key in ("p", "stat", "abs_floor", "max_host_noise"):
             if key in gate and not relative:
                 return f"{name}.{key}: only a relative gate (max_drop or max_rise) uses {key}"
     return None

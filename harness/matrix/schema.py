@@ -98,8 +98,12 @@ AXES: dict[str, Axis] = {a.name: a for a in (
     Axis("launch", "ray-actor", "choice", ("ray-actor", "standalone"), "how the engine server is started"),
 )}
 
-FAULT_KINDS = ("skip_tensor", "corrupt_tensor", "sync_delay", "sync_slowdown", "crash_engine_in_sync",
-               "kill_runner_mid_step", "hang")
+# `slowdown: F` lengthens the timed rollout, train step and every weight transfer by the fraction F (a known change
+# of each gated timing on the host's real noise: the power study's B); `noisy_host: F` jitters the harness's host
+# probe by up to F (a simulated noisy host, run/hostprobe.py)
+FAULT_KINDS = ("skip_tensor", "corrupt_tensor", "sync_delay", "sync_slowdown", "slowdown", "noisy_host",
+               "crash_engine_in_sync", "kill_runner_mid_step", "hang")
+FACTOR_KINDS = ("sync_slowdown", "slowdown", "noisy_host")
 
 
 def positive(v: Any) -> bool:
@@ -130,6 +134,8 @@ ENGINE_ARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sampling_backend": (lambda v: isinstance(v, str) and v.replace("_", "").isalnum(), "a backend name"),
     "memory_saver_cuda_graph": (_boolish, "true or false"),
     "disable_cuda_graph": (_boolish, "true or false"),
+    # sglang's device timer (--enable-metrics + SGLANG_ENABLE_METRICS_DEVICE_TIMER): the engine_gpu_busy metric
+    "forward_timer": (_boolish, "true or false"),
 }
 
 
@@ -179,6 +185,8 @@ def _check_fault(v: Any) -> str | None:
     for key in ("delay_s", "factor"):
         if key in v and not positive(v[key]):
             return f"fault.{key}: expected a positive finite number, got {v[key]!r}"
+    if v["kind"] in FACTOR_KINDS and "factor" not in v:
+        return f"fault: {v['kind']} needs a factor (e.g. {v['kind']}:0.05)"
     if "step" in v and not (is_int(v["step"]) and v["step"] >= 1):
         return f"fault.step: expected an int >= 1, got {v['step']!r}"
     if "tensor" in v and not (isinstance(v["tensor"], str) and v["tensor"]):
@@ -192,7 +200,7 @@ def fault_from_spec(spec: str, flag: str = "--inject") -> dict:
     fault: dict = {"kind": kind}
     if value:
         try:
-            fault["factor" if kind == "sync_slowdown" else "delay_s"] = float(value)
+            fault["factor" if kind in FACTOR_KINDS else "delay_s"] = float(value)
         except ValueError:
             raise ColobenchError(f"{flag} {spec!r}: {value!r} is not a number") from None
     problem = _check_fault(fault)
@@ -244,6 +252,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     # warm-up); None: 1 for the built-in runner, 0 for an external one
     "warmup_steps": (None, lambda v: None if v is None or (is_int(v) and v >= 0) else f"expected an int >= 0, got {v!r}"),
     "repeat": (1, _check_positive_int),
+    # weight transfers back to back per step, timed each; weight_sync_s is their median (a sync of tens of
+    # milliseconds is launch-bound: one transfer a step leaves its timing to the host's jitter)
+    "sync_repeats": (1, lambda v: None if is_int(v) and 1 <= v <= 50 else f"expected an int from 1 to 50, got {v!r}"),
     "gpus": (None, lambda v: None if v is None else _check_positive_int(v)),
     "expect": ("pass", _check_expect),
     "milestones": ((), rules.check_rules),

@@ -25,7 +25,7 @@ from harness.judge.verdict import Evidence, Verdict, fold
 from harness.matrix import defaults
 from harness.matrix.scenario import Scenario
 from harness.report.summary import NOT_RUN
-from harness.run import gpus, launch
+from harness.run import gpus, hostprobe, launch
 
 READY_LINE = "The server is fired up and ready to roll"   # sglang's own, for external runners without events
 BaselineFn = Callable[[Scenario], "list[dict[str, list[float]]]"]   # the baseline's runs: metric samples of each
@@ -187,11 +187,17 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
     if final.verdict == Verdict.PASS and relative and not scenario.expected_signature:
         baseline_runs = options.baseline(scenario) if options.baseline else []
         judged = metrics.evaluate(relative, metrics.per_run_values(runs, relative),
-                                  metrics.per_run_values(baseline_runs, relative))
+                                  metrics.per_run_values(baseline_runs, relative), probe_cv=probe_cv(reps))
         final.gates = final.gates + [g.to_json() for g in judged]
         final.verdict, final.reason = fold(Evidence(), [], judged, None, None)
     final.save(run_root / scenario.id)    # the scenario's own folder holds the final word
     return final
+
+
+def probe_cv(results: list[ScenarioResult]) -> float | None:
+    """The noisiest host probe among these runs (result property `host.probe_cv`), or None where none was taken."""
+    found = stats.finite([float(r.properties["host.probe_cv"]) for r in results if "host.probe_cv" in r.properties])
+    return max(found) if found else None
 
 
 def _with_retries(scenario: Scenario, run_root: Path, options: Options, rep: int) -> ScenarioResult:
@@ -231,6 +237,9 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
                 argv, props["network"] = launch.isolated(argv), "isolated (own namespace, loopback only)"
             cwd = Path(runner["cwd"]) if runner.get("cwd") else None
             on_event = (lambda e: options.on_event(scenario, e)) if options.on_event else None
+            fault = scenario.settings.get("fault") or {}
+            probe = hostprobe.measure(fault["factor"] if fault.get("kind") == "noisy_host" else 0.0)
+            props.update(probe.properties() if probe else {})
             memory_before = gpus.memory_used_mib(lease.gpus)
             secrets = redact.secret_values(dict(os.environ) | env_extra)
             res = launch.run(argv, env, run_dir, scenario.settings["timeout_s"], cwd=cwd, on_event=on_event,

@@ -59,6 +59,7 @@ class Run:
         self.engine = None
         self.actor = None
         self.trainers: list = []
+        self.copy_gbps = 0.0
 
     def get(self, ref: Any, phase: str) -> Any:
         import ray
@@ -152,15 +153,20 @@ class Run:
         events.emit("environment", versions=self.get(self.trainers[0].versions.remote(), "trainer versions"))
         for ctx in self.get([t.context.remote() for t in self.trainers], "trainer context"):
             events.emit("launch_context", **ctx)
+        self.copy_gbps = self.get(self.trainers[0].copy_bandwidth.remote(), "copy bandwidth")
+        events.metric("device_copy_gbps", self.copy_gbps, "GB/s")
 
     # --- the loop -----------------------------------------------------------------------------------------
     def record_sync(self, info: dict, step: int) -> None:
         # the initial sync (step 0) also pays first-use costs (shared memory setup, NCCL/IPC init): its own metric,
         # never a weight_sync_* sample
         if step:
-            events.metric("weight_sync_s", info["seconds"], "s", step)
+            gbps = info["bytes"] / max(info["seconds"], 1e-9) / 1e9
+            events.metric("weight_sync_s", info["seconds"], "s", step, each=info["seconds_each"])
             events.metric("weight_sync_bytes", info["bytes"], "B", step)
-            events.metric("weight_sync_gbps", info["bytes"] / max(info["seconds"], 1e-9) / 1e9, "GB/s", step)
+            events.metric("weight_sync_gbps", gbps, "GB/s", step)
+            if self.copy_gbps:      # the sync against a plain copy of the same bytes on the trainer's device
+                events.metric("weight_sync_copy_fraction", gbps / self.copy_gbps, "fraction", step)
         else:
             events.metric("initial_sync_s", info["seconds"], "s", step)
         if info["weights_match"] is not None:
@@ -195,9 +201,19 @@ class Run:
         faulted = step >= int(self.fault.get("step", 1))
         prompts, group = self.prompts(step, vocab)
         max_new = self.settings["batch"]["max_new_tokens"]
-        outs, gen_s = self.timed(client.generate, prompts, max_new, 1.0, 7 * step)
+        busy_before = client.forward_seconds()
+        start = time.perf_counter()
+        outs = client.generate(prompts, max_new, 1.0, 7 * step)
+        busy_after = client.forward_seconds()        # before any injected delay: the engine's time, not the fault's
+        if kind == "slowdown" and faulted:           # inside the timed rollout, as a slower engine would be
+            time.sleep((time.perf_counter() - start) * float(self.fault["factor"]))
+        gen_s = time.perf_counter() - start
         tokens = sum(len(o["output_ids"]) for o in outs)
         events.metric("rollout_tokens_per_s", tokens / gen_s, "tok/s", step)
+        if busy_before is not None and busy_after is not None:
+            # how much of the rollout's wall time the engine spent in forward passes: near 1, the GPU sets the pace;
+            # low, the host (scheduling, launches, HTTP) does and its noise is what a gate would measure
+            events.metric("engine_gpu_busy", (busy_after - busy_before) / gen_s, "fraction", step)
         # the engine's own clock: arrival to finish of the batch's slowest request (meta_info e2e_latency)
         served = largest(o["meta_info"].get("e2e_latency") for o in outs)
         if served:
@@ -229,7 +245,8 @@ class Run:
             events.log("fault: engine killed during the weight sync")
             self.kill_engine()
         every, last = int(self.settings["weights_check_every"]), int(self.settings["steps"])
-        self.record_sync(self.on_trainers("weight sync", "sync", step, step % every == 0 or step == last), step)
+        self.record_sync(self.on_trainers("weight sync", "sync", step, step % every == 0 or step == last,
+                                          int(self.settings.get("sync_repeats", 1))), step)
         if self.colocate:
             _, more = self.timed(client.resume_memory_occupation, ["kv_cache", "cuda_graph"])
             events.metric("resume_s", resume_s + more, "s", step)

@@ -1,10 +1,10 @@
-"""A/B of two variants on one machine: A B A B ... per scenario, then one decision per scenario.
+"""A/B of two variants on one machine: A B B A A B ... per scenario, then one decision per scenario.
 
 A variant is an sglang version (`0.5.12`), `none` (the scenario as written), changed engine arguments
 (`args:cuda_graph_max_bs=8+attention_backend=flashinfer`: a real slowdown to detect) or an injected fault
 (`inject:sync_slowdown:0.1`, the gates' self-test).
-- Owns: interleaving the two variants' runs (so drift on the host hits both alike) and judging B against A
-  with the scenario's relative gates (or defaults.yaml's `ab:` gates when it has none).
+- Owns: interleaving the two variants' runs in ABBA order (so drift on the host hits both alike) and judging B
+  against A, pair by pair, with the scenario's relative gates (or defaults.yaml's `ab:` gates when it has none).
 - Does not own: running one scenario (execute.py), the statistics (stats.py via metrics.py).
 """
 
@@ -83,21 +83,27 @@ def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: lis
     if bad_a or any(r.verdict == Verdict.INFRA_ERROR for r in ra + rb):
         return ScenarioResult(name, Verdict.INCONCLUSIVE, "a run of A failed or hit an infra error; no metric decision",
                               metrics=sb, properties=props)
-    judged = metrics.evaluate(gates, sb, sa)
+    judged = metrics.evaluate(gates, sb, sa, paired=True, probe_cv=execute.probe_cv(ra + rb))
     verdict, reason = fold(Evidence(), [], judged, None, None)
     return ScenarioResult(name, verdict, reason or "; ".join(g.reason for g in judged if g.reason), metrics=sb,
                           properties=props, gates=[g.to_json() for g in judged])
 
 
 def warn_underpowered(sess: Session, s: Scenario) -> None:
-    """One line when `repeat` is too small for any relative gate of `s` ever to call B regressed."""
-    gates = gates_of(s)
-    alpha = min(float(g.get("p", metrics.DEFAULT_P)) for g in gates.values())
-    need = stats.runs_for_significance(alpha)
+    """One line when `repeat` is too small for a decision other than inconclusive: the pairs' spread (what a pass
+    must rest on) needs metrics.MIN_RUNS_FOR_SPREAD pairs."""
+    need = metrics.MIN_RUNS_FOR_SPREAD
     if s.settings["repeat"] < need:
-        print(f"colobench: {s.id}: repeat {s.settings['repeat']} a side can never reach p < {alpha:g}, so --ab can "
-              f"only decide pass or inconclusive; use repeat >= {need} to let it call regressed",
+        print(f"colobench: {s.id}: repeat {s.settings['repeat']} a side gives fewer than {need} pairs, too few to "
+              f"measure the runs' spread, so --ab can only say inconclusive; use repeat >= {need}",
               file=sess.out, flush=True)
+
+
+def abba(rep: int, sides: tuple) -> tuple:
+    """The two sides of repetition `rep` (from 1) in ABBA order: A B, B A, A B, ... Each pair's runs are
+    neighbours and each side goes first as often, so a host that drifts during the session moves both sides of a
+    pair alike (the decision pairs them) and favours neither."""
+    return sides if rep % 2 else sides[::-1]
 
 
 def check_variants(variants: list[str]) -> None:
@@ -131,7 +137,7 @@ def run_ab(sess: Session, scenarios: list[Scenario], variants: list[str]) -> lis
         rb: list[ScenarioResult] = []
         try:
             for rep in range(1, s.settings["repeat"] + 1):
-                for variant, side, sink in ((a, "a", ra), (b, "b", rb)):
+                for variant, side, sink in abba(rep, ((a, "a", ra), (b, "b", rb))):
                     one = with_variant(s, variant, rep, side)
                     sink.append(execute.run_scenario(one, sess.run_dir, sess.options))
                     if sess.record:

@@ -12,8 +12,24 @@ import urllib.request
 from typing import Any
 
 
+FORWARD_COUNTER = "sglang:forward_execution_seconds_total"   # sglang's device timer (0.5.11+), the reference's clock
+
+
 class EngineHTTPError(RuntimeError):
     pass
+
+
+def forward_counter(prometheus_text: str) -> float | None:
+    """The engine's forward-pass seconds so far: the sum of FORWARD_COUNTER over its labels (decode, extend, ...) in
+    a Prometheus text page; None where the page has no such counter."""
+    values = []
+    for line in prometheus_text.splitlines():
+        if line.startswith(FORWARD_COUNTER) and line[len(FORWARD_COUNTER):][:1] in ("{", " "):
+            try:
+                values.append(float(line.rsplit(" ", 1)[1]))
+            except ValueError:
+                continue
+    return sum(values) if values else None
 
 
 class EngineClient:
@@ -47,6 +63,15 @@ class EngineClient:
 
     def server_info(self) -> dict:
         return self._call("GET", "/server_info")
+
+    def forward_seconds(self) -> float | None:
+        """Seconds the engine has spent in forward passes so far, by its own device timer (sglang with
+        --enable-metrics and SGLANG_ENABLE_METRICS_DEVICE_TIMER=1: CUDA events around every forward and graph
+        replay; the reference engine: its model calls); None where the engine reports none."""
+        try:
+            return forward_counter(self._call("GET", "/metrics", timeout=10, raw=True))
+        except (OSError, EngineHTTPError):
+            return None
 
     def generate(self, input_ids: list[list[int]], max_new_tokens: int, temperature: float = 1.0,
                  seed: int | None = None) -> list[dict]:

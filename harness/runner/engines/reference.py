@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from harness.runner import events, hf_layout, tiny_model, verify, weight_sync
+from harness.runner.engines.client import FORWARD_COUNTER
 
 TAGS = ("weights", "kv_cache", "cuda_graph")
 
@@ -41,6 +42,7 @@ class Engine:
         self.released: set[str] = set()
         self.group = None
         self.requests = 0
+        self.forward_s = 0.0       # seconds spent in model calls: the CPU analogue of sglang's device timer
         log(f"Load weight begin. model={args.model_path}")
         start = time.monotonic()
         # a shape model has no weights file: dummy weights (seeded unlike the trainer's), as sglang's
@@ -81,6 +83,18 @@ class Engine:
             logits = plugin.process_logits(logits)
         return logits
 
+    def _forward(self, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.model(**kwargs)
+        finally:
+            self.forward_s += time.perf_counter() - start
+
+    def metrics_page(self) -> str:
+        """/metrics: the forward-time counter in sglang's name and Prometheus text format."""
+        return (f"# TYPE {FORWARD_COUNTER} counter\n"
+                f'{FORWARD_COUNTER}{{category="decode",engine="reference"}} {self.forward_s:.6f}\n')
+
     def generate(self, body: dict) -> list[dict]:
         if "weights" in self.released or "kv_cache" in self.released:
             raise RuntimeError("generate while memory is released (resume weights and kv_cache first)")
@@ -96,7 +110,7 @@ class Engine:
         out_ids: list[list[int]] = [[] for _ in batch]
         out_lp: list[list[float]] = [[] for _ in batch]
         with torch.no_grad():
-            res = self.model(input_ids=x, use_cache=True)
+            res = self._forward(input_ids=x, use_cache=True)
             past, logits = res.past_key_values, res.logits[:, -1, :]
             for _ in range(max_new):
                 logp = torch.log_softmax(self._logits(logits.float()), dim=-1)
@@ -108,7 +122,7 @@ class Engine:
                 for i in range(len(batch)):
                     out_ids[i].append(int(tok[i]))
                     out_lp[i].append(float(chosen[i]))
-                res = self.model(input_ids=tok[:, None], past_key_values=past, use_cache=True)
+                res = self._forward(input_ids=tok[:, None], past_key_values=past, use_cache=True)
                 past, logits = res.past_key_values, res.logits[:, -1, :]
         elapsed = time.monotonic() - start
         return [{"output_ids": out_ids[i], "meta_info": {
@@ -253,6 +267,8 @@ class Handler(BaseHTTPRequestHandler):
         if path in ("/server_info", "/get_server_info"):
             return 200, {**vars(e.args), "version": "reference", "internal_states": [{"memory_usage": e.memory()}],
                          "released": sorted(e.released)}, False
+        if path == "/metrics":
+            return 200, e.metrics_page(), True
         if path == "/flush_cache":
             if e.busy > 1:
                 return 400, "Cache not flushed because there are pending requests.", True

@@ -73,9 +73,14 @@ def server_command(model_path: str, version: tuple[int, ...], *, tp: int, ep: in
         argv.append("--disable-custom-all-reduce")
     if str(engine_args.get("disable_cuda_graph", "false")).lower() in ("1", "true"):
         argv.append("--disable-cuda-graph")
+    timer = str(engine_args.get("forward_timer", True)).lower() in ("1", "true")
+    if timer:       # CUDA events around every forward pass, summed in /metrics (client.FORWARD_COUNTER)
+        argv.append("--enable-metrics")
     env = {"SGLANG_ENABLE_HEALTH_ENDPOINT_GENERATION": "false", "NCCL_NVLS_ENABLE": "0",
            "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", **allreduce_env(version, custom_all_reduce)}
+    if timer:
+        env["SGLANG_ENABLE_METRICS_DEVICE_TIMER"] = "1"
     if memory_saver:
         env["SGLANG_MEMORY_SAVER_CUDA_GRAPH"] = "true" if graph_in_saver else "false"
         env["SGLANG_ENABLE_TP_MEMORY_INBALANCE_CHECK"] = "false"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,8 @@ class Trainer:
         self.opt.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
+        if self.fault.get("kind") == "slowdown":       # inside the timed step, as a slower trainer would be
+            time.sleep((time.perf_counter() - start) * float(self.fault["factor"]))
         diff = (old - rollout).abs()
         return {"loss": float(loss.detach()), "grad_norm": grad_norm, "reward_mean": float(rewards.mean()),
                 "logprob_abs_diff": float(diff.mean()), "logprob_max_abs_diff": float(diff.max()),
@@ -238,22 +241,28 @@ class Trainer:
             events.emit("weights_checksum_disagreed", tensor=bad)
         return exact_ok, exact_bad
 
-    def sync(self, step: int, check: bool = True) -> dict[str, Any]:
-        """Send every weight to the engine (colocated: IPC buckets; split: broadcast from rank 0); then, with
-        `check`, rank 0 compares the engine's weights with the trainer's (`weights_match` None where not checked)."""
+    def sync(self, step: int, check: bool = True, repeats: int = 1) -> dict[str, Any]:
+        """Send every weight to the engine (colocated: IPC buckets; split: broadcast from rank 0) `repeats` times
+        back to back, the same weights each time: `seconds` is the median transfer, `seconds_each` all of them (a
+        sync of tens of milliseconds is launch-bound, so one transfer a step leaves its timing to host jitter). Then,
+        with `check`, rank 0 compares the engine's weights with the trainer's (`weights_match` None where not
+        checked)."""
         self.version += 1
         named = self.hf_named_tensors()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         sent = self._faulted(named, step)
         faulted = step >= int(self.fault.get("step", 1))
-        start = time.perf_counter()
-        if self.fault.get("kind") == "sync_delay" and faulted:
-            time.sleep(float(self.fault.get("delay_s", 1.0)))      # inside the timed sync path
-        info = self._transfer(sent)
-        if self.fault.get("kind") == "sync_slowdown" and faulted:
-            time.sleep((time.perf_counter() - start) * float(self.fault.get("factor", 0.1)))
-        info["seconds"] = time.perf_counter() - start
+        each = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            if self.fault.get("kind") == "sync_delay" and faulted:
+                time.sleep(float(self.fault.get("delay_s", 1.0)))      # inside the timed sync path
+            info = self._transfer(sent)
+            if self.fault.get("kind") in ("sync_slowdown", "slowdown") and faulted:
+                time.sleep((time.perf_counter() - start) * float(self.fault.get("factor", 0.1)))
+            each.append(time.perf_counter() - start)
+        info["seconds"], info["seconds_each"] = statistics.median(each), [round(s, 6) for s in each]
         checked = time.perf_counter()
         ok, bad = self._check(named, sent) if check else (None, "")
         info.update({"weights_match": ok, "first_mismatch": bad, "weight_version": str(self.version),
@@ -262,6 +271,26 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         return info
+
+    def copy_bandwidth(self, mib: int = 1024, rounds: int = 10) -> float:
+        """GB/s of a plain copy on this trainer's device (bytes copied per second, the unit of weight_sync_gbps):
+        what a weight sync of the same bytes is compared with. A smaller buffer on the CPU."""
+        n = (mib if self.device.type == "cuda" else 64) * 2**20
+        src = torch.empty(n, dtype=torch.uint8, device=self.device).random_(0, 255)
+        dst = torch.empty_like(src)
+        times = []
+        for _ in range(rounds + 2):               # the first two warm the copy path up
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            dst.copy_(src)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        del src, dst
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return n / statistics.median(times[2:]) / 1e9
 
     def versions(self) -> dict[str, str]:
         from harness.runner.host import versions
