@@ -105,6 +105,26 @@ def test_secrets_are_masked_in_the_run_folder(tmp_path, write_matrix, monkeypatc
     assert "***" in (folder / "runner.log").read_text()
 
 
+def test_secrets_are_masked_by_shape_and_by_name_however_short(tmp_path, write_matrix):
+    token, url_pass = "ghp_" + "Zq8" * 12, "pg-pw-77x"
+    path = write_matrix(f"""
+        schema: 1
+        defaults: {{model: tiny-llama, timeout_s: 10}}
+        include:
+          - tag: sec
+            runner: {{command: ["{sys.executable}", "{FAKE_RUNNER}", "secret"]}}
+            env: {{T_NOTE: {token}, T_DB: "postgres://app:{url_pass}@db:5432/x", T_SHORT_KEY: q7, T_BASIC_AUTH: zz9,
+                   T_PLAIN: visible-value}}
+        """)
+    res = run(path, tmp_path)
+    folder = tmp_path / "run" / res.scenario_id
+    text = "".join(p.read_text() for p in folder.iterdir() if p.is_file())
+    for secret in (token, url_pass, "=q7", "=zz9", '"q7"', '"zz9"'):
+        assert secret not in text, secret
+    assert "visible-value" in text and "postgres://app:***@db:5432/x" in (folder / "runner.log").read_text()
+    assert json.loads((folder / "scenario.json").read_text())["settings"]["env"]["T_SHORT_KEY"] == "***"
+
+
 @pytest.mark.parametrize("mode,expect", [("crash", "custom-allreduce-capture-invalid-argument"),
                                          ("miss-milestone", "milestone:engine up")])
 def test_expected_failures_pass_only_when_they_happen(mode, expect, tmp_path, write_matrix):

@@ -119,36 +119,36 @@ BAD = [
     ("matrix", setting("batch: {prompts: 4.5, prompt_len: 8, max_new_tokens: 16}"), "batch: expected"),
     # fault
     ("matrix", setting("fault: {kind: meteor}"), "fault: expected {kind: ...}"),
-    ("matrix", setting("fault: {kind: sync_delay, delay_s: -1}"), "fault.delay_s: expected a positive"),
-    ("matrix", setting("fault: {kind: sync_delay, delay_s: .inf}"), "fault.delay_s: expected a positive"),
+    ("matrix", setting("fault: {kind: sync_delay, delay_s: -1}"), "fault.delay_s: expected a number in (0, 3600]"),
+    ("matrix", setting("fault: {kind: sync_delay, delay_s: .inf}"), "fault.delay_s: expected a number"),
     ("matrix", setting("fault: {kind: hang, step: 0}"), "fault.step: expected an int >= 1"),
     ("matrix", setting("fault: {kind: skip_tensor, tensor: 5}"), "fault.tensor: expected a tensor name"),
     ("matrix", setting("fault: {kind: hang, when: now}"), "fault: valid keys"),
     # engine_args
     ("matrix", setting("engine_args: {port: '8000'}"), "port: expected a port number"),
     ("matrix", setting("engine_args: {port: 70000}"), "port: expected a port number"),
-    ("matrix", setting("engine_args: {chunked_prefill_size: 0}"), "chunked_prefill_size: expected a positive int (or -1"),
+    ("matrix", setting("engine_args: {chunked_prefill_size: 0}"), "chunked_prefill_size: expected an int from 1 to 2^20 (or -1"),
     ("matrix", setting("weights_check: fast"), "expected auto, checksum or exact"),
     ("matrix", setting("engine_args: {warp_speed: 9}"), "warp_speed: unknown engine argument"),
     ("matrix", setting("engine_args: {mem_fraction_static: 1.5}"), "mem_fraction_static: expected a fraction"),
-    ("matrix", setting("engine_args: {cuda_graph_max_bs: -1}"), "cuda_graph_max_bs: expected a positive int"),
+    ("matrix", setting("engine_args: {cuda_graph_max_bs: -1}"), "cuda_graph_max_bs: expected an int from 1 to 4096"),
     ("matrix", setting("engine_args: {device_mapping: sideways}"), "device_mapping: expected local or physical"),
     ("matrix", setting("engine_args: {attention_backend: 'x; rm -rf /'}"), "attention_backend: expected a backend"),
     # timeouts and counts
-    ("matrix", setting("timeout_s: .inf"), "timeout_s: expected a positive number"),
-    ("matrix", setting("timeout_s: .nan"), "timeout_s: expected a positive number"),
-    ("matrix", setting("timeout_s: true"), "timeout_s: expected a positive number"),
+    ("matrix", setting("timeout_s: .inf"), "timeout_s: expected seconds from 1"),
+    ("matrix", setting("timeout_s: .nan"), "timeout_s: expected seconds from 1"),
+    ("matrix", setting("timeout_s: true"), "timeout_s: expected seconds from 1"),
     ("matrix", setting("steps: 1"), "steps: expected an int >= 2"),
-    ("matrix", setting("repeat: 0"), "repeat: expected a positive int"),
-    ("matrix", setting("weights_check_every: 1.5"), "weights_check_every: expected a positive int"),
-    ("matrix", setting("gpus: -2"), "gpus: expected a positive int"),
+    ("matrix", setting("repeat: 0"), "repeat: expected an int from 1 to 1000"),
+    ("matrix", setting("weights_check_every: 1.5"), "weights_check_every: expected an int from 1 to 10000"),
+    ("matrix", setting("gpus: -2"), "gpus: expected an int from 1 to 1024"),
     # versions and names that would become paths
     ("matrix", "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: [0.10]}\n", "quote it"),
     ("matrix", "schema: 1\ndefaults: {engine: sglang, sglang: 0.5}\naxes: {model: [tiny-llama]}\n", "quote it"),
     ("matrix", "schema: 1\ndefaults: {engine: sglang, sglang: ../../etc}\naxes: {model: [tiny-llama]}\n", "expected a version string"),
     ("matrix", "schema: 1\ndefaults: {engine: sglang, sglang: latest}\naxes: {model: [tiny-llama]}\n", "expected a version string"),
     ("matrix", "schema: 1\naxes: {model: [../x]}\n", "axes.model: expected a name"),
-    ("matrix", setting("tag: a/b"), "tag: expected letters, digits and dashes"),
+    ("matrix", setting("tag: a/b"), "tag: expected an ASCII letter, then letters, digits and dashes"),
     ("matrix", setting("markers: [not-an-identifier]"), "markers: expected a list of marker names"),
     ("matrix", "schema: 1\naxes: {model: [tiny-llama], cvd_offset: [9]}\n", "axes.cvd_offset: got 9"),
     # YAML structure
@@ -158,8 +158,8 @@ BAD = [
     ("matrix", HUGE, "more than 5000"),
     # models.yaml
     ("models", models("  tiny-llama:", "  ../evil:"), "(it becomes a path component)"),
-    ("models", models("hidden_size: 32", "hidden_size: -1"), "config: hidden_size: expected a positive int"),
-    ("models", models("hidden_size: 32", "hidden_size: big"), "config: hidden_size: expected a positive int"),
+    ("models", models("hidden_size: 32", "hidden_size: -1"), "config: hidden_size: expected an int from 1 to 65536"),
+    ("models", models("hidden_size: 32", "hidden_size: big"), "config: hidden_size: expected an int from 1"),
     ("models", models("hidden_size: 32", "hidden_size: 32, rope_scaling: {type: x}"), "rope_scaling: expected a scalar"),
     ("models", models("schema: 1", "schema: '1'"), "schema: expected 1"),
     ("models", models("architecture: LlamaForCausalLM", "architecture: LlamaForCausalLM\n    min_gpus: 0"), "min_gpus: expected a positive int"),
@@ -173,6 +173,89 @@ BAD = [
     ("models", models("kind: tiny", "kind: huge"), "kind: expected one of"),
     ("models", MODELS_OK.encode() + b"# \xff\xfe\n", "not UTF-8"),
 ]
+
+# issue 30: well-formed files that mean something impossible (written against today's schema)
+SPLIT = "schema: 1\ndefaults: {{colocate: off, {}}}\naxes: {{model: [tiny-llama]}}\n"
+BOMB_IN_FIELDS = ("schema: 1\nx0: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+    f"x{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 10)}]\n" for i in range(1, 7)) +
+    "defaults: {milestones: [{event: step_done, fields: {step: *a6}}]}\naxes: {model: [tiny-llama]}\n")
+MEANING = [
+    # gates against the metric's direction or what the row emits
+    ("matrix", gate("{weight_sync_s: {max_drop: 5%}}"), "a drop is an improvement; gate a rise"),
+    ("matrix", gate("{train_step_s: {max_drop: 1%, p: 0.01}}"), "a drop is an improvement"),
+    ("matrix", gate("{rollout_tokens_per_s: {max_rise: 10%}}"), "a rise is an improvement; gate a drop"),
+    ("matrix", gate("{weight_sync_gbps: {max_rise: 3 %}}"), "a rise is an improvement"),
+    ("matrix", SPLIT.format("metrics: {release_s: {max: 1}}"), "emits release_s only colocated"),
+    ("matrix", SPLIT.format("metrics: {trainer_sleep_s: {max_rise: 5%}}"), "only colocated; this row is split"),
+    ("matrix", setting("engine_args: {forward_timer: off}, metrics: {engine_gpu_busy: {min: 0.5}}"),
+     "only with the engine's device timer"),
+    # rules that can never match, or always do
+    ("matrix", rules("[{event: step_dnoe}]"), "emits no event 'step_dnoe'"),
+    ("matrix", rules("[{name: ok, event: Run_Done}]"), "emits no event 'Run_Done'"),
+    ("matrix", rules("[{event: step_done, fields: {step: '1'}}]"), "fields.step: expected int, got '1'"),
+    ("matrix", rules("[{event: weight_sync_done, fields: {weights_match: 1}}]"), "expected bool or null, got 1"),
+    ("matrix", rules("[{event: step_done, fields: {stpe: 1}}]"), "event step_done has no field 'stpe'"),
+    ("matrix", rules("[{forbid: 'x*'}]"), "matches the empty string"),
+    ("matrix", rules("[{forbid: '(?i)|error'}]"), "matches the empty string"),
+    ("matrix", rules("[{log: '^'}]"), "matches the empty string"),
+    ("matrix", rules("[{forbid: 'CUDA error', source: trainer-7}]"), "no log of a built-in run starts with"),
+    ("matrix", rules("[{name: engine ready, event: engine_ready}]"), "a built-in rule's name"),
+    ("matrix", rules("[{name: '2 steps', event: step_done}]"), "a built-in rule's name"),
+    # regexes that would stall or break the matcher
+    ("matrix", rules("[{forbid: '(a+)+$\\1'}]"), "not a regex RE2 can run in linear time"),
+    ("matrix", rules("[{log: '(?<=CUDA) error'}]"), "not a regex RE2 can run in linear time"),
+    ("matrix", rules("[{log: 'a{1,100000}'}]"), "not a regex RE2 can run in linear time"),
+    ("matrix", rules("[{forbid: '(((a{100}){100}){100}){100}'}]"), "[0].forbid: bad regex"),
+    ("matrix", rules("[{forbid: '" + "x" * 3000 + "'}]"), "longer than 2000 characters"),
+    # rows that cannot be what they say
+    ("matrix", "schema: 1\ninclude: [{model: tiny-llama, tp: 2}]\n", "this include row cannot run"),
+    ("matrix", "schema: 1\ninclude: [{model: tiny-llama, ep: 2}]\n", "ep=2 on dense model tiny-llama"),
+    ("matrix", setting("steps: 3, warmup_steps: 3"), "warmup_steps: 3 leaves no steady step"),
+    ("matrix", setting("batch: {prompts: 2, prompt_len: 1000, max_new_tokens: 100}"), "longer than tiny-llama's context"),
+    ("matrix", M + "exclude: [{model: tiny-moe}]\n", "exclude[0]: {'model': 'tiny-moe'} matches no row"),
+    ("matrix", M + "overrides: [{match: {tp: 4}, set: {steps: 3}}]\n", "overrides[0].match: {'tp': 4} matches no row"),
+    ("matrix", setting("engine_args: {seed: 18446744073709551616}"), "seed: expected an int from 0 to 2^63 - 1"),
+    ("matrix", setting("repeat: 1000000000"), "repeat: expected an int from 1 to 1000"),
+    ("matrix", setting("engine_args: {phase_timeout_s: 1.0e-10}"), "phase_timeout_s: expected seconds from 1"),
+    ("matrix", setting("timeout_s: 0.0000001"), "timeout_s: expected seconds from 1"),
+    ("matrix", setting("steps: 3, weights_check_every: 4"), "weights_check_every: 4 is past the 3 steps"),
+    ("matrix", setting("fault: {kind: slowdown, factor: 1000}"), "fault.factor: expected a number in (0, 10]"),
+    ("matrix", setting("fault: {kind: slowdown}"), "slowdown needs a factor"),
+    ("matrix", rules("[{event: step_done, within_s: 1.0e+30}]"), "[0].within_s: expected a positive finite number"),
+    # models that cannot exist
+    ("models", models("hidden_size: 32", "hidden_size: 33"), "hidden_size: 33 is not a multiple of num_attention_heads"),
+    ("models", models("num_attention_heads: 2", "num_attention_heads: 2, num_key_value_heads: 4"),
+     "num_key_value_heads: 4 must divide num_attention_heads (2)"),
+    ("models", models("config: {vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, "
+                      "num_attention_heads: 2}", "config: {}"), "missing vocab_size, hidden_size"),
+    ("models", models("hidden_size: 32", "hiden_size: 32"), "'hiden_size' is not a config key; a misspelling?"),
+    ("models", models("vocab_size: 64", "vocab_size: 1000000000000"), "vocab_size: expected an int from 1 to"),
+    ("models", models("kind: tiny", "kind: shape\n    hf_id: /abs/path/model"), "hf_id: expected a Hugging Face id"),
+    ("models", models("kind: tiny", "kind: shape\n    hf_id: ./local/model"), "hf_id: expected a Hugging Face id"),
+    ("models", models("num_hidden_layers: 1,", "num_hidden_layers: 1, num_experts: 2, num_experts_per_tok: 4,"),
+     "num_experts_per_tok: 4 is more than the 2 experts"),
+    # values YAML would change behind your back
+    ("matrix", setting("env: {NCCL_TIMEOUT: 0.10}"), "YAML reads the unquoted 0.10 as 0.1"),
+    ("matrix", setting("env: {WINDOW: 20:30}"), "YAML reads the unquoted 20:30 as 1230"),
+    ("matrix", setting("env: {UMASK: 0777}"), "YAML reads the unquoted 0777 as 511"),
+    ("matrix", setting("env: {BIG: " + "x" * 140000 + "}"), "longer than the 131071 bytes"),
+    ("matrix", setting("env: {COLOBENCH_EVENTS: /tmp/x}"), "set by colobench itself"),
+    ("matrix", setting("env: {CUDA_VISIBLE_DEVICES: '3'}"), "set by colobench itself"),
+    ("matrix", setting("env: {'É': x}"), "not an environment variable name"),
+    # ids and history that would collide; markers that change outcomes
+    ("matrix", "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: ['٠.٥.١٢']}\n",
+     "expected a version string"),
+    ("matrix", "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: ['0.5.12', '0.5.12.0']}\n",
+     "duplicate values"),
+    ("matrix", setting("tag: ab1b"), "reads as a suffix colobench gives ids itself"),
+    ("matrix", setting("tag: post1"), "reads as a suffix"),
+    ("matrix", setting("tag: rep2"), "reads as a suffix"),
+    ("matrix", setting("tag: 7up"), "expected an ASCII letter"),
+    ("matrix", setting("markers: [xfail]"), "xfail: pytest's own marker"),
+    ("matrix", setting("markers: [nightly, parametrize]"), "parametrize: pytest's own marker"),
+    ("matrix", BOMB_IN_FIELDS, "with its aliases expanded"),
+]
+BAD += MEANING
 
 
 @pytest.mark.parametrize("which,text,needle", BAD, ids=[f"bad{i:03d}" for i in range(len(BAD))])
@@ -189,4 +272,23 @@ def test_malformed_file_is_refused_at_load_in_one_line(which, text, needle, tmp_
 
 
 def test_the_table_holds_at_least_80_hostile_files():
-    assert len(BAD) >= 80
+    assert len(BAD) >= 80 and len(MEANING) >= 60
+
+
+UNUSUAL = [
+    "\ufeffschema: 1\naxes: {model: [tiny-llama]}\n",                                  # a BOM
+    "schema: 1\r\naxes: {model: [tiny-llama]}\r\n",                                   # CRLF
+    "schema: 1\ndefaults: {metrics: {rollout_tokens_per_s: {max_drop: 5 %}}}\naxes: {model: [tiny-llama]}\n",
+    M + "overrides: [{match: {model: tiny-llama}, set: {steps: 3}}]\n",               # matches every row
+    "schema: 1\ndefaults: {env: {A: '0.10', B: 8, C: 'true'}}\naxes: {model: [tiny-llama]}\n",
+    "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: ['0.5.12.0']}\n",
+]
+
+
+@pytest.mark.parametrize("text", UNUSUAL, ids=[f"unusual{i}" for i in range(len(UNUSUAL))])
+def test_a_legitimately_unusual_file_still_loads(text, tmp_path, run_cli):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(text, newline="")
+    code, out, err = run_cli("list", "--matrix", path)
+    assert code == 0 and err == "", err
+    assert "sglang-0.5.12.0" not in out                  # one spelling per version

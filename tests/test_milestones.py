@@ -62,3 +62,10 @@ def test_context_marks_the_line_and_its_neighbours():
     first = logs.first_error(lines)
     ctx = logs.context(lines, first, radius=2)
     assert ctx[0].startswith("engine-0:1>") and len(ctx) == 3
+
+
+def test_a_backtracking_pattern_runs_in_linear_time_on_a_long_line():
+    # Python's re takes exponential time on this pattern and line; RE2 answers at once
+    line = LogLine("engine-0", 1, "a" * 5000 + "!", 0.0)
+    (res,) = milestones.evaluate([{"forbid": "(a+)+b"}], [], [line])
+    assert res.ok

@@ -168,3 +168,18 @@ def test_killed_with_no_traceback_is_the_oom_killer_but_a_traceback_elsewhere_wi
     died = lines("runner", REAL_SHAPED["killed-sigkill"])
     assert triage.diagnose(died, CATALOG).name == "killed-sigkill"
     assert triage.diagnose(died + lines("engine-0", IMPORT_TB), CATALOG).name == "missing-module"
+
+
+@pytest.mark.parametrize("prefix", ["[rank2]: ", "[rank0]:", "(pid=311) ", "(TrainerActor pid=77, ip=10.0.0.2) ",
+                                    "[2026-12-01 10:00:00 TP3] ", "(raylet) "])
+def test_per_process_prefixes_never_hide_the_exception_line(prefix):
+    text = "".join(prefix + line + "\n" for line in [
+        "Traceback (most recent call last):",
+        '  File "/x/train.py", line 10, in <module>',
+        "    main()",
+        '  File "/x/train.py", line 5, in main',
+        '    raise ValueError("bad shape 3")',
+        "ValueError: bad shape 3"])
+    diag = triage.diagnose(lines("trainer-0", text), CATALOG)
+    assert diag.raised.exc_class == "ValueError" and diag.line.number == 6
+    assert diag.line.text.endswith("ValueError: bad shape 3")

@@ -16,7 +16,9 @@ from pathlib import Path
 
 ERROR_LINE = re.compile(r"(?i)(error\b|exception|traceback|\bfatal\b|\bfailed:|terminated unexpectedly|timed out)")
 # a process's prefix before the text: [2026-05-22 10:00:00 TP0] (bracketed), (SGLangEngine pid=12) and (raylet) (Ray)
-PREFIX = re.compile(r"^(?:\s*(?:\[[^\]\n]{0,120}\]|\((?:raylet|[\w.]*\s*pid=\d+[^)]{0,80})\)) ?)+")
+# per-process line prefixes: sglang's "[2026-12-01 10:00:00 TP0] ", torchrun's "[rank2]: ", Ray's "(pid=12) ",
+# "(TrainerActor pid=12, ip=10.0.0.2) ", "(raylet) "
+PREFIX = re.compile(r"^(?:\s*(?:\[[^\]\n]{0,120}\]|\((?:raylet|[\w.]*\s*pid=\d+[^)]{0,80})\)):? ?)+")
 HANDOFF = re.compile(r"^\s*(?:Scheduler|Detokenizer|TokenizerManager|TpModelWorker\w*|DataParallelController|"
                      r"\w+ process) hit an exception:\s*")
 TB_HEADER = "Traceback (most recent call last):"

@@ -14,11 +14,11 @@ A rule is a mapping:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from harness.judge import triage
 from harness.judge.logs import LogLine, first_error
+from harness.matrix import userregex
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _hits(rule: dict, events: list[dict], lines: list[LogLine]) -> list[Hit]:
         want = rule.get("fields", {})
         return [Hit(e.get("t"), f"event {e['event']}", str(e)) for e in events
                 if e.get("event") == rule["event"] and all(e.get(k) == v for k, v in want.items())]
-    pattern = re.compile(str(rule.get("log") or rule.get("forbid")))
+    pattern = userregex.compile(str(rule.get("log") or rule.get("forbid")))
     source = rule.get("source")
     return [Hit(ln.t, f"{ln.source}.log:{ln.number}", ln.text) for ln in lines
             if (source is None or ln.source.startswith(str(source))) and pattern.search(ln.text)]

@@ -80,5 +80,24 @@ def signature_names() -> tuple[str, ...]:
     return tuple(str(s.get("name")) for s in doc.get("signatures", []) if isinstance(s, dict))
 
 
+def builtin_events() -> dict[str, dict[str, list[str]]]:
+    """Event name -> {field: allowed type names} of the built-in runner."""
+    return {name: {f: t if isinstance(t, list) else [t] for f, t in (fields or {}).items()}
+            for name, fields in load()["events"].items()}
+
+
+def builtin_rule_names(steps: int) -> set[str]:
+    return {r["name"] for r in rules_for(False, steps, (), {})[0] if "name" in r}
+
+
+def emitted_only(kind: str) -> frozenset[str]:
+    """Metrics the built-in runner emits only colocated (`colocate_only`) or with the device timer (`timer_only`)."""
+    return frozenset(load()[kind])
+
+
+def builtin_sources() -> tuple[str, ...]:
+    return tuple(load()["builtin_sources"])
+
+
 def ab_gates() -> dict[str, dict]:
     return dict(load()["ab"])

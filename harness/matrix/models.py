@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from harness.matrix import yamlfile
 from harness.matrix.schema import is_int, safe_name
 
 SCHEMA = 1
+HF_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}", re.ASCII)   # owner/name; never a path
 KINDS = ("tiny", "shape", "hf")
 FAMILIES = ("dense", "moe")
 _KEYS = {"kind", "family", "architecture", "config", "hf_id", "min_gpus", "gpu_memory_gb", "layers", "base"}
@@ -32,18 +34,48 @@ SIZE_KEYS = {"vocab_size", "hidden_size", "intermediate_size", "moe_intermediate
              "max_position_embeddings", "decoder_sparse_step", "num_local_experts"}
 
 
-def _check_config(config: Any) -> str | None:
+# the largest value of a size key any real model has, with room: past it a config builds no model anyone can run
+SIZE_LIMITS = {"vocab_size": 2**22, "hidden_size": 65536, "intermediate_size": 2**19, "moe_intermediate_size": 2**17,
+               "num_experts": 4096, "num_local_experts": 4096, "num_experts_per_tok": 64, "num_hidden_layers": 1024,
+               "num_attention_heads": 1024, "num_key_value_heads": 1024, "head_dim": 1024,
+               "max_position_embeddings": 2**24, "decoder_sparse_step": 1024}
+# what a generated (`tiny`) model must spell out: transformers fills in a missing or misspelt size with its defaults,
+# which build a multi-GB model
+TINY_REQUIRED = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
+
+
+def _check_config(config: Any, kind: str) -> str | None:
     if not isinstance(config, dict):
         return "expected a mapping"
     for key, value in config.items():
         if not isinstance(key, str):
             return f"{key!r}: expected a string key"
-        if key in SIZE_KEYS and not (is_int(value) and value > 0):
-            return f"{key}: expected a positive int, got {value!r}"
+        if key in SIZE_KEYS and not (is_int(value) and 0 < value <= SIZE_LIMITS[key]):
+            return f"{key}: expected an int from 1 to {SIZE_LIMITS[key]}, got {value!r}"
         scalar = isinstance(value, (str, int, float, bool)) or value is None
         if not scalar and not (isinstance(value, list) and all(isinstance(x, (str, int, float, bool)) for x in value)):
             return f"{key}: expected a scalar or a list of scalars, got {type(value).__name__}"
+    missing = [k for k in TINY_REQUIRED if kind == "tiny" and k not in config]
+    if missing:
+        near = [k for k in config if k not in SIZE_KEYS and any(_close(k, m) for m in missing)]
+        hint = f" ({near[0]!r} is not a config key; a misspelling?)" if near else ""
+        return f"missing {', '.join(missing)}: a tiny model spells out its sizes{hint}"
+    heads, kv = config.get("num_attention_heads"), config.get("num_key_value_heads", config.get("num_attention_heads"))
+    hidden = config.get("hidden_size")
+    if heads and kv and (kv > heads or heads % kv):
+        return f"num_key_value_heads: {kv} must divide num_attention_heads ({heads})"
+    if heads and hidden and "head_dim" not in config and hidden % heads:
+        return f"hidden_size: {hidden} is not a multiple of num_attention_heads ({heads}) and no head_dim is given"
+    experts, top = config.get("num_experts") or config.get("num_local_experts"), config.get("num_experts_per_tok")
+    if experts and top and top > experts:
+        return f"num_experts_per_tok: {top} is more than the {experts} experts"
     return None
+
+
+def _close(a: str, b: str) -> bool:
+    """Two keys one edit apart (a letter missing, added, changed or two swapped): a misspelling."""
+    from difflib import SequenceMatcher
+    return a != b and SequenceMatcher(None, a, b).ratio() >= 0.85
 
 
 @dataclass(frozen=True)
@@ -122,10 +154,11 @@ def parse(doc: Any, path: str) -> dict[str, Model]:
             _check(isinstance(spec.get("config"), dict), at,
                    f"models.{name}.config: a {spec['kind']} model needs a config mapping")
         if spec["kind"] == "hf" or "hf_id" in spec:     # a shape may name the model its config comes from
-            _check(isinstance(spec.get("hf_id"), str) and spec["hf_id"].count("/") == 1 and ".." not in spec["hf_id"],
-                   at, f"models.{name}.hf_id: expected a Hugging Face id (owner/name), got {spec.get('hf_id')!r}")
+            _check(isinstance(spec.get("hf_id"), str) and HF_ID.fullmatch(spec["hf_id"]) is not None
+                   and ".." not in spec["hf_id"], at,
+                   f"models.{name}.hf_id: expected a Hugging Face id (owner/name), got {spec.get('hf_id')!r}")
         if "config" in spec:
-            problem = _check_config(spec["config"])
+            problem = _check_config(spec["config"], spec["kind"])
             _check(problem is None, yamlfile.where(path, spec, "config"), f"models.{name}.config: {problem}")
         layers = spec.get("layers")
         if layers is not None:

@@ -13,8 +13,9 @@ A gate:  {max: 2.0} | {min: 0, max: 0.05} | {max_drop: 5%} | {max_rise: 10%, abs
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
+
+from harness.matrix import userregex
 
 RULE_KEYS = {"name", "event", "fields", "log", "source", "min", "max", "within_s", "from", "after", "forbid"}
 GATE_KEYS = {"min", "max", "max_drop", "max_rise", "abs_floor", "p", "stat", "max_host_noise"}
@@ -27,7 +28,7 @@ def is_number(v: Any) -> bool:
 
 
 def _is_count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10**7
 
 
 def percent(v: Any) -> float | None:
@@ -60,16 +61,19 @@ def check_rules(rules: Any) -> str | None:
         for key in ("log", "forbid"):
             if key in rule:
                 try:
-                    re.compile(rule[key])
-                except re.error as exc:
+                    compiled = userregex.compile(rule[key])
+                except ValueError as exc:
                     return f"[{i}].{key}: bad regex: {exc}"
+                if compiled.search(""):
+                    return (f"[{i}].{key}: {rule[key]!r} matches the empty string, so every line: a rule that "
+                            "says nothing about the run")
         for key in ("min", "max"):
             if key in rule and not _is_count(rule[key]):
                 return f"[{i}].{key}: expected a non-negative int, got {rule[key]!r}"
         if "min" in rule and "max" in rule and rule["min"] > rule["max"]:
             return f"[{i}]: min {rule['min']} > max {rule['max']}"
-        if "within_s" in rule and not (is_number(rule["within_s"]) and rule["within_s"] > 0):
-            return f"[{i}].within_s: expected a positive finite number of seconds, got {rule['within_s']!r}"
+        if "within_s" in rule and not (is_number(rule["within_s"]) and 0.001 <= rule["within_s"] <= 7 * 24 * 3600):
+            return f"[{i}].within_s: expected a positive finite number of seconds up to a week, got {rule['within_s']!r}"
         if "fields" in rule and not (isinstance(rule["fields"], dict) and all(isinstance(k, str) for k in rule["fields"])):
             return f"[{i}].fields: expected a mapping of event field names to values"
         if "forbid" in rule and set(rule) - {"forbid", "name", "source"}:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness.errors import ScenarioError
-from harness.matrix import defaults, yamlfile
+from harness.matrix import defaults, meaning, yamlfile
 from harness.matrix import models as models_mod
 from harness.matrix import schema as schema_mod
 from harness.matrix.schema import AXES, SETTINGS
@@ -135,9 +135,6 @@ def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str
         return "the reference engine does not use sglang: leave the sglang axis out or null"
     if axes["engine"] == "sglang" and axes["sglang"] is None and not settings.get("runner"):
         return "engine sglang needs an sglang version (or 'current')"
-    warmup = settings.get("warmup_steps")
-    if warmup is not None and not settings.get("runner") and warmup >= settings["steps"]:
-        return f"warmup_steps={warmup} leaves no steady step of steps={settings['steps']} to sample"
     if settings.get("nodes") == "spread" and axes["colocate"]:
         return "nodes: spread puts engine and trainer on different nodes; a colocated scenario shares one node"
     if axes["trainer"] == "megatron" and axes["cp"] > 1:
@@ -263,8 +260,9 @@ def parse(doc: Any, p: _Parser) -> _Doc:
     return _Doc(defaults, axes, include, exclude, overrides)
 
 
-def rows(d: _Doc) -> list[tuple[dict[str, Any], dict[str, Any], Any]]:
-    """(axes, settings, YAML node) of every row: the one cartesian product, then the includes, minus the excludes."""
+def rows(d: _Doc, p: _Parser, doc: Any) -> list[tuple[dict[str, Any], dict[str, Any], Any]]:
+    """(axes, settings, YAML node) of every row: the one cartesian product, then the includes, minus the excludes
+    (an exclude that matches no row is refused: a typo would silently keep the rows it meant to drop)."""
     base_axes = {name: a.default for name, a in AXES.items()}
     base_axes.update({k: v for k, v in d.defaults.items() if k in AXES})
     base_settings = {name: s[0] for name, s in SETTINGS.items()}
@@ -275,11 +273,17 @@ def rows(d: _Doc) -> list[tuple[dict[str, Any], dict[str, Any], Any]]:
     for inc, node in d.include:
         out.append(({**base_axes, **{k: v for k, v in inc.items() if k in AXES}},
                     {**base_settings, **{k: v for k, v in inc.items() if k in SETTINGS}}, node))
+    for i, ex in enumerate(d.exclude):
+        if not any(_matches(r[0], ex) for r in out):
+            p.fail(doc, "exclude", f"exclude[{i}]: {dict(ex)} matches no row")
     return [r for r in out if not any(_matches(r[0], ex) for ex in d.exclude)]
 
 
-def apply(row_list: list[tuple[dict, dict, Any]], d: _Doc, sglang: str | None) -> None:
-    """Overrides (in order) and the --sglang version, in place."""
+def apply(row_list: list[tuple[dict, dict, Any]], d: _Doc, sglang: str | None, p: _Parser, doc: Any) -> None:
+    """Overrides (in order) and the --sglang version, in place. An override that matches no row is refused."""
+    for i, (match, _) in enumerate(d.overrides):
+        if not any(_matches(row_axes, match) for row_axes, _, _ in row_list):
+            p.fail(doc, "overrides", f"overrides[{i}].match: {dict(match)} matches no row")
     for row_axes, row_settings, _ in row_list:
         for match, settings in d.overrides:
             if _matches(row_axes, match):
@@ -321,9 +325,14 @@ def ids(row_list: list[tuple[dict, dict, Any]], p: _Parser, doc: Any, collapse: 
         seen[sid] = node
         _check_expectation(p, node if node is not None else doc, sid, row_settings)
         reason = impossible(row_axes, model, row_settings)
+        if reason and node is not None and not collapse:
+            p.fail(node, None, f"{sid}: this include row cannot run: {reason}")
         if reason:
             matrix.dropped.append(Dropped(sid, reason, p.path))
             continue
+        wrong = meaning.problem(row_axes, row_settings, model)
+        if wrong:
+            p.fail(node if node is not None else doc, None, f"{sid}: {wrong}")
         engine, trainer, total = device_counts(row_axes, model)
         matrix.scenarios.append(Scenario(id=sid, axes=row_axes, settings=row_settings, model=model,
                                          gpus=row_settings.get("gpus") or total, source=p.path,
@@ -341,8 +350,8 @@ def expand(doc: Any, path: str, known_models: dict[str, models_mod.Model], sglan
         except ValueError as exc:
             raise ScenarioError(f"--sglang: {exc}") from None
     d = parse(doc, p)
-    row_list = rows(d)
-    apply(row_list, d, sglang)
+    row_list = rows(d, p, doc)
+    apply(row_list, d, sglang, p, doc)
     return ids(row_list, p, doc, collapse=sglang is not None)
 
 

@@ -12,12 +12,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from packaging.utils import canonicalize_version
+from packaging.version import InvalidVersion, Version
+
 from harness.errors import ColobenchError
-from harness.matrix import rules
+from harness.matrix import rules, yamlfile
 
 # a name that is safe as one path component (run folders, caches): no separators, no '..', no leading dot
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
-VERSION = re.compile(r"\d+(\.\d+){1,3}([.+-]?[A-Za-z0-9]+)*")
+VERSION = re.compile(r"\d+(\.\d+){1,3}([.+-]?[A-Za-z0-9]+)*", re.ASCII)
 PLACEHOLDERS = ("{python}", "{repo}", "{run_dir}", "{scenario}")
 
 
@@ -45,7 +48,10 @@ def _version(v: Any) -> str | None:
         return v
     if not isinstance(v, str) or not VERSION.fullmatch(v):
         raise ValueError(f"expected a version string such as \"0.5.12\" (or 'current'), got {v!r}")
-    return v
+    try:        # one spelling per version (0.5.12.0 is 0.5.12): ids and history never split one release in two
+        return canonicalize_version(Version(v), strip_trailing_zero=True)
+    except InvalidVersion:
+        raise ValueError(f"{v!r} is not a PEP 440 version (e.g. \"0.5.12\", \"0.5.12.post1\")") from None
 
 
 def _name(v: Any) -> str:
@@ -106,9 +112,17 @@ FAULT_KINDS = ("skip_tensor", "corrupt_tensor", "sync_delay", "sync_slowdown", "
 FACTOR_KINDS = ("sync_slowdown", "slowdown", "noisy_host")
 
 
+MAX_SECONDS = 7 * 24 * 3600     # a week: no phase of a run waits longer
+
+
 def positive(v: Any) -> bool:
     """A finite number > 0 (never a bool)."""
     return rules.is_number(v) and v > 0
+
+
+def _seconds(v: Any) -> bool:
+    """A time limit: at least a second (a sub-second budget only times out), at most MAX_SECONDS."""
+    return rules.is_number(v) and 1 <= v <= MAX_SECONDS
 
 
 def _fraction(v: Any) -> bool:
@@ -121,15 +135,16 @@ def _boolish(v: Any) -> bool:
 
 # engine_args the runner reads: name -> (check, what it expects)
 ENGINE_ARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": (lambda v: is_int(v) and v >= 0, "a non-negative int"),
-    "lr": (positive, "a positive number"),
+    "seed": (lambda v: is_int(v) and 0 <= v < 2**63, "an int from 0 to 2^63 - 1"),
+    "lr": (lambda v: positive(v) and v < 1, "a learning rate in (0, 1)"),
     "port": (lambda v: is_int(v) and 1024 <= v <= 65535, "a port number 1024-65535"),
-    "phase_timeout_s": (positive, "a positive number of seconds"),
-    "engine_start_timeout_s": (positive, "a positive number of seconds"),
+    "phase_timeout_s": (lambda v: _seconds(v), f"seconds from 1 to {MAX_SECONDS}"),
+    "engine_start_timeout_s": (lambda v: _seconds(v), f"seconds from 1 to {MAX_SECONDS}"),
     "device_mapping": (lambda v: v in ("local", "physical"), "local or physical"),
     "mem_fraction_static": (_fraction, "a fraction in (0, 1)"),
-    "cuda_graph_max_bs": (lambda v: is_int(v) and v > 0, "a positive int"),
-    "chunked_prefill_size": (lambda v: is_int(v) and (v > 0 or v == -1), "a positive int (or -1: no chunking)"),
+    "cuda_graph_max_bs": (lambda v: is_int(v) and 0 < v <= 4096, "an int from 1 to 4096"),
+    "chunked_prefill_size": (lambda v: is_int(v) and (0 < v <= 2**20 or v == -1),
+                             "an int from 1 to 2^20 (or -1: no chunking)"),
     "attention_backend": (lambda v: isinstance(v, str) and v.replace("_", "").isalnum(), "a backend name"),
     "sampling_backend": (lambda v: isinstance(v, str) and v.replace("_", "").isalnum(), "a backend name"),
     "memory_saver_cuda_graph": (_boolish, "true or false"),
@@ -147,15 +162,28 @@ def _check_expect(v: Any) -> str | None:
     return "expected `pass` or {fail: <signature name | gate:<metric> | milestone:<name>>}"
 
 
+MAX_ENV_VALUE = 128 * 1024 - 1    # Linux refuses one "NAME=value" argument of 128 KiB or more (MAX_ARG_STRLEN)
+# names the harness sets for every run: a scenario's value would be overwritten or would break the run's contract
+RESERVED_ENV = ("CUDA_VISIBLE_DEVICES", "PYTHONPATH", "PYTHONUNBUFFERED", "RAY_ADDRESS")
+
+
 def check_env(v: Any) -> str | None:
-    """Environment variables: names without '=' or NUL, scalar values without NUL."""
+    """Environment variables: ASCII names (not the harness's own), values exactly as written (a value YAML would
+    reread, like 0.10 or 0777, must be quoted), no NUL, under the kernel's limit."""
     if not isinstance(v, dict):
         return "expected a mapping of names to values"
     for k, x in v.items():
-        if not isinstance(k, str) or not k or "=" in k or "\0" in k or not k.replace("_", "a").isalnum():
-            return f"{k!r}: not an environment variable name (letters, digits, '_')"
+        if not isinstance(k, str) or not k or not k.isascii() or not k.replace("_", "a").isalnum() or k[0].isdigit():
+            return f"{k!r}: not an environment variable name (ASCII letters, digits, '_', not starting with a digit)"
+        if k in RESERVED_ENV or k.startswith("COLOBENCH_"):
+            return f"{k}: set by colobench itself for every run; a scenario cannot set it"
         if not (isinstance(x, (str, int, float)) and not isinstance(x, bool)) or "\0" in str(x):
             return f"{k}: expected a string or number without NUL bytes, got {x!r}"
+        raw = yamlfile.reread(v, k)
+        if raw is not None and raw != str(x):
+            return f"{k}: YAML reads the unquoted {raw} as {x!r}, so the process would see {str(x)!r}; quote it"
+        if len(f"{k}={x}".encode()) > MAX_ENV_VALUE:
+            return f"{k}: longer than the {MAX_ENV_VALUE} bytes the kernel allows one variable"
     return None
 
 
@@ -182,12 +210,12 @@ def _check_fault(v: Any) -> str | None:
         return f"expected {{kind: ...}} with kind one of {', '.join(FAULT_KINDS)}"
     if not set(v) <= {"kind", "tensor", "delay_s", "factor", "step"}:
         return "fault: valid keys: kind, tensor, delay_s, factor, step"
-    for key in ("delay_s", "factor"):
-        if key in v and not positive(v[key]):
-            return f"fault.{key}: expected a positive finite number, got {v[key]!r}"
+    for key, most in (("delay_s", 3600), ("factor", 10)):
+        if key in v and not (positive(v[key]) and v[key] <= most):
+            return f"fault.{key}: expected a number in (0, {most}], got {v[key]!r}"
     if v["kind"] in FACTOR_KINDS and "factor" not in v:
         return f"fault: {v['kind']} needs a factor (e.g. {v['kind']}:0.05)"
-    if "step" in v and not (is_int(v["step"]) and v["step"] >= 1):
+    if "step" in v and not (is_int(v["step"]) and 1 <= v["step"] <= 10_000):
         return f"fault.step: expected an int >= 1, got {v['step']!r}"
     if "tensor" in v and not (isinstance(v["tensor"], str) and v["tensor"]):
         return f"fault.tensor: expected a tensor name, got {v['tensor']!r}"
@@ -209,8 +237,32 @@ def fault_from_spec(spec: str, flag: str = "--inject") -> dict:
     return fault
 
 
-def _check_positive_int(v: Any) -> str | None:
-    return None if is_int(v) and v >= 1 else f"expected a positive int, got {v!r}"
+TAG = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}", re.ASCII)
+# what an id's tail already means: an A/B side (.ab3b), a repetition or retry (.rep2, .retry1), an injected fault or
+# changed engine arguments (--ab), a version's post/dev/rc part; a tag like one would share history with another row
+TAG_LOOKALIKE = re.compile(r"(ab\d+[ab]|rep\d+|retry\d+|inject-.*|args-.*|(post|dev|rc)\d*([-].*)?)", re.I)
+
+
+def _check_tag(v: Any) -> str | None:
+    if not isinstance(v, str) or not TAG.fullmatch(v):
+        return f"expected an ASCII letter, then letters, digits and dashes (64 at most), got {v!r}"
+    if TAG_LOOKALIKE.fullmatch(v):
+        return f"{v!r} reads as a suffix colobench gives ids itself (A/B side, repetition, retry, version part)"
+    return None
+
+
+# pytest's own markers change whether or how a test runs; a scenario's markers only select (-m)
+PYTEST_MARKERS = ("skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "timeout", "flaky",
+                  "tryfirst", "trylast", "forked", "order", "dependency", "asyncio", "anyio", "no_cover")
+
+
+def _check_markers(v: Any) -> str | None:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x.isascii() and x.isidentifier() for x in v):
+        return "expected a list of marker names (ASCII identifiers)"
+    taken = [x for x in v if x in PYTEST_MARKERS]
+    if taken:
+        return f"{taken[0]}: pytest's own marker, which would change the outcome; markers here only select (-m)"
+    return None
 
 
 def _check_engine_args(v: Any) -> str | None:
@@ -239,23 +291,26 @@ def _check_batch(v: Any) -> str | None:
 
 # setting name -> (default, validator returning an error string or None)
 SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
-    "timeout_s": (600, lambda v: None if positive(v) else f"expected a positive number of seconds, got {v!r}"),
+    "timeout_s": (600, lambda v: None if _seconds(v) else f"expected seconds from 1 to {MAX_SECONDS}, got {v!r}"),
     "steps": (2, lambda v: None if is_int(v) and 2 <= v <= 10_000 else f"expected an int >= 2 (two full RL steps at least), got {v!r}"),
     # the exact compare (/get_weights_by_name: about 40 s per check of a 1.3 GB model) may check every Nth sync
     # only; the initial and the last sync are always checked
-    "weights_check_every": (1, _check_positive_int),
+    "weights_check_every": (1, lambda v: None if is_int(v) and 1 <= v <= 10_000 else
+                            f"expected an int from 1 to 10000, got {v!r}"),
     # how a sync is checked (harness/runner/verify.py): checksum (seconds; sglang 0.5.12+ at TP1, the reference
     # engine), exact (/get_weights_by_name or reset-and-resync; minutes on GB models) or auto (checksum where offered)
     "weights_check": ("auto", lambda v: None if v in ("auto", "checksum", "exact") else
                       f"expected auto, checksum or exact, got {v!r}"),
     # steps run and checked but never sampled for timings (the first rollout and train step pay JIT and allocator
     # warm-up); None: 1 for the built-in runner, 0 for an external one
-    "warmup_steps": (None, lambda v: None if v is None or (is_int(v) and v >= 0) else f"expected an int >= 0, got {v!r}"),
-    "repeat": (1, _check_positive_int),
+    "warmup_steps": (None, lambda v: None if v is None or (is_int(v) and 0 <= v <= 10_000) else
+                     f"expected an int from 0 to 10000, got {v!r}"),
+    "repeat": (1, lambda v: None if is_int(v) and 1 <= v <= 1000 else f"expected an int from 1 to 1000, got {v!r}"),
     # weight transfers back to back per step, timed each; weight_sync_s is their median (a sync of tens of
     # milliseconds is launch-bound: one transfer a step leaves its timing to the host's jitter)
     "sync_repeats": (1, lambda v: None if is_int(v) and 1 <= v <= 50 else f"expected an int from 1 to 50, got {v!r}"),
-    "gpus": (None, lambda v: None if v is None else _check_positive_int(v)),
+    "gpus": (None, lambda v: None if v is None or (is_int(v) and 1 <= v <= 1024) else
+             f"expected an int from 1 to 1024, got {v!r}"),
     "expect": ("pass", _check_expect),
     "milestones": ((), rules.check_rules),
     "metrics": ({}, _check_gates),
@@ -263,13 +318,11 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "env": ({}, check_env),
     "engine_args": ({}, _check_engine_args),
     "fault": (None, lambda v: None if v is None else _check_fault(v)),
-    "tag": (None, lambda v: None if v is None or (isinstance(v, str) and v and v.replace("-", "").isalnum()) else
-            f"expected letters, digits and dashes, got {v!r}"),
+    "tag": (None, lambda v: None if v is None else _check_tag(v)),
     "batch": ({"prompts": 4, "prompt_len": 8, "max_new_tokens": 16}, _check_batch),
     # split placement across nodes: STRICT_SPREAD, one node per bundle (engine and trainer on different nodes)
     "nodes": ("one", lambda v: None if v in ("one", "spread") else f"expected one or spread, got {v!r}"),
     # the built-in runner's own network namespace (loopback only) where the host allows it; host: the host's network
     "network": ("isolated", lambda v: None if v in ("isolated", "host") else f"expected isolated or host, got {v!r}"),
-    "markers": ((), lambda v: None if isinstance(v, list) and all(isinstance(x, str) and x.isidentifier() for x in v)
-                else "expected a list of marker names"),
+    "markers": ((), lambda v: _check_markers(v)),
 }

@@ -44,6 +44,11 @@ def _metric_cell(result: ScenarioResult, name: str) -> str:
     return f"{stats.centre(values):.4g}" if values else ""
 
 
+def _probe_cell(result: ScenarioResult) -> str:
+    value = result.properties.get("host.probe_cv")
+    return f"{float(value):.1%}" if value is not None else ""
+
+
 def _timing_cell(result: ScenarioResult) -> str:
     t = result.timings
     parts = [f"{t[k]:.0f}" if k in t else "-" for k in ("engine_start_s", "first_step_s")]
@@ -96,10 +101,12 @@ def summary_markdown(results: list[ScenarioResult], title: str = "colobench run"
     rows = [[r.scenario_id, ICON[r.verdict], f"{r.duration_s:.1f}", _timing_cell(r)] + [_metric_cell(r, m) for m in keys]
             for r in results]
     lines.append(tabulate(rows, headers=["scenario", "verdict", "s", "engine/step1 s"] + list(keys), tablefmt="github"))
-    spread = [[r.scenario_id] + [f"{r.cv[m]:.1%}" if m in r.cv else "" for m in keys] for r in results if r.cv]
+    spread = [[r.scenario_id, _probe_cell(r)] + [f"{r.cv[m]:.1%}" if m in r.cv else "" for m in keys]
+              for r in results if r.cv]
     if spread:
-        lines += ["", "Sample-level CV (sd / mean) of the steady-state samples:", "",
-                  tabulate(spread, headers=["scenario"] + list(keys), tablefmt="github")]
+        lines += ["", "Sample-level CV (sd / mean) of the steady-state samples, beside the host probe's CV (the host's "
+                  "CPU jitter just before the run):", "",
+                  tabulate(spread, headers=["scenario", "host probe"] + list(keys), tablefmt="github")]
     problems = [r for r in results if r.verdict != Verdict.PASS or r.reason]
     if problems:
         lines += ["", "### Details"]

@@ -78,6 +78,11 @@ def _isolate(scenario: Scenario, options: Options) -> bool:
 def _prepare(scenario: Scenario, run_dir: Path, lease: gpus.Lease, ray_address: str | None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=False, mode=0o750)
     doc = scenario.to_json()
+    # the runner gets the scenario's env through its process environment; the file keeps no secret of it
+    doc["settings"]["env"] = redact.mask_env(doc["settings"].get("env") or {})
+    if doc["settings"].get("runner"):
+        doc["settings"]["runner"] = {**doc["settings"]["runner"],
+                                     "env": redact.mask_env(doc["settings"]["runner"].get("env") or {})}
     doc["runtime"] = {"run_dir": str(run_dir), "cuda_visible_devices": lease.cuda_visible_devices if scenario.needs_gpu else "",
                       "leased_gpus": lease.gpus, "ray_address": ray_address}
     path = run_dir / "scenario.json"
@@ -241,7 +246,9 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
             probe = hostprobe.measure(fault["factor"] if fault.get("kind") == "noisy_host" else 0.0)
             props.update(probe.properties() if probe else {})
             memory_before = gpus.memory_used_mib(lease.gpus)
-            secrets = redact.secret_values(dict(os.environ) | env_extra)
+            # the scenario's secrets however short; the host's own from LONG_SECRET on (a host's KEY=1 must not
+            # blank every "1" of every log)
+            secrets = redact.secret_values(env_extra) + redact.secret_values(dict(os.environ), redact.LONG_SECRET)
             res = launch.run(argv, env, run_dir, scenario.settings["timeout_s"], cwd=cwd, on_event=on_event,
                              secrets=secrets)
             settle_start = time.monotonic()
