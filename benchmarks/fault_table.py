@@ -24,8 +24,10 @@ from junitparser import JUnitXml
 from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parent.parent
-NOTE = ("The sync_delay and sync_slowdown rows pass by design: this scenario gates no sync time (those faults exist "
-        "for the relative gates' self-test, `benchmarks/gate_selftest.py`). A Ray that cannot start is an infra-error "
+NOTE = ("The sync_delay, sync_slowdown and slowdown rows pass by design: this scenario gates no timing (those faults "
+        "exist for the relative gates' self-test and power study, `benchmarks/gate_selftest.py`, `gpu_power.py`). "
+        "The noisy-host row is an A/B with defaults.yaml's `ab:` gates whose B runs' host probe is jittered: "
+        "`inconclusive: noisy host`, never pass or regressed. A Ray that cannot start is an infra-error "
         "(triage `ray-start-failed`), never a regression. The signal rows wait until the 2nd scenario's runner is up.")
 SCENARIO = """schema: 1
 name: faults
@@ -107,6 +109,9 @@ def main() -> int:
     for inject in ("skip_tensor", "corrupt_tensor", "sync_delay:0.5", "sync_slowdown:0.1", "crash_engine_in_sync",
                    "kill_runner_mid_step", "hang"):
         rows.append(row(f"--inject {inject}", root / inject.split(":")[0], one + ["--inject", inject]))
+    rows.append(row("--inject slowdown:0.05", root / "slowdown", one + ["--inject", "slowdown:0.05"]))
+    rows.append(row("--ab none,inject:noisy_host:0.5 (repeat 3)", root / "noisy",
+                    one + ["--ab", "none,inject:noisy_host:0.5", "--repeat", "3"]))
     rows.append(row("SIGINT during the 2nd scenario", root / "sigint", both, signals=(signal.SIGINT,)))
     rows.append(row("SIGTERM during the 2nd scenario", root / "sigterm", both, signals=(signal.SIGTERM,)))
     rows.append(row("SIGINT twice", root / "sigint2", both, signals=(signal.SIGINT, signal.SIGINT)))

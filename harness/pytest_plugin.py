@@ -1,9 +1,11 @@
 """pytest plugin: the scenarios of matrix/*.yaml as pytest items, run through the same session as `colobench run`
 (history recorded, baselines used, the same verdicts and JUnit properties). Kept thin: options, collection, hooks.
 
-Registered by the repository's root conftest.py, so `pytest`, `pytest .` and `pytest suites/` all see it.
-- `pytest suites/` (suites/test_scenarios.py) collects every matrix under one node per matrix, named by the matrix
-  (`-k smoke`, `-k colocate`, `-k "tp2 and arv2"`); `pytest matrix/smoke.yaml` collects one matrix file directly.
+Registered through the `pytest11` entry point of the installed package, so `pytest` in any repository that installed
+colobench sees it. Options are run/selection.py's table, the same names `colobench run` takes.
+- `pytest suites/` (a test_*.py file with COLOBENCH_MATRIX = True) collects every matrix of --matrix (default: the
+  repository's matrix/, else the built-in ones) under one node per matrix, named by the matrix (`-k smoke`,
+  `-k colocate`, `-k "tp2 and arv2"`); `pytest path/to/matrix.yaml` collects one matrix file directly.
 - markers gpu/cpu/colocate/split/fault; scenarios needing more GPUs than visible are skipped with the reason;
   `inconclusive` is reported as a skip whose reason starts with it, a `verdict` user property, and a line in the
   terminal summary.
@@ -25,53 +27,48 @@ _RUN_ID = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from harness.run import selection     # the same table `colobench run` registers
     group = parser.getgroup("colobench", "colobench scenario matrix")
-    group.addoption("--matrix", action="append", default=None, metavar="PATH",
-                    help="matrix file or folder (repeatable; default: matrix/ of the repository)")
-    group.addoption("--sglang", default=None, metavar="VERSION", help="run sglang-engine scenarios against this version")
-    group.addoption("--report-dir", default="reports", metavar="DIR", help="where run folders and history go (default: reports)")
-    group.addoption("--colobench-retries", type=int, default=1, metavar="N", help="retries of an infra error")
-    group.addoption("--baseline", default="history", metavar="SPEC",
-                    help="baseline of relative gates: history, run:RUN_ID, version:V, none (as colobench run)")
-    group.addoption("--no-history", action="store_true", help="do not record scenario runs in the history")
-    group.addoption("--ray-address", default=None, metavar="ADDR",
-                    help="attach to this Ray cluster (or `env`: $RAY_ADDRESS) instead of one per scenario")
-    group.addoption("--shard", default=None, metavar="I/N",
-                    help="only shard I of N of the scenarios, balanced by past durations (as colobench run --shard)")
+    selection.add_to(group.addoption, selection.SELECT)
+    selection.add_to(group.addoption, selection.RUN)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name in ("gpu", "cpu", "colocate", "split", "fault"):
         config.addinivalue_line("markers", f"{name}: colobench scenario marker")
     config.stash[_VERDICTS] = []
+    if getattr(config, "workerinput", None) is None:
+        from harness.run import selection
+        selection.warn_deprecated(list(config.invocation_params.args))
 
 
-def _default_targets(config: pytest.Config) -> list[str]:
-    """--matrix, or every matrix of the repository."""
-    from harness import REPO_ROOT
-    return config.getoption("--matrix") or [str(REPO_ROOT / "matrix")]
+def _default_targets(config: pytest.Config) -> list[Path]:
+    """Without --matrix: ./matrix/ of the repository pytest runs in, else colobench's built-in matrices."""
+    from harness import resources
+    own = Path(config.rootpath) / "matrix"
+    return [own if own.is_dir() and any(own.glob("*.yaml")) else resources.builtin_matrices()]
 
 
-def _matrix(config: pytest.Config, targets: list[str]):
-    """The selected matrix files, validated; bad input is a one-line usage error, as xdist does."""
+def _matrix(config: pytest.Config, targets: list[str] | None):
+    """The selected matrices, validated; bad input is a one-line usage error, as xdist does."""
     from harness.errors import ColobenchError
-    from harness.matrix import models, scenario
+    from harness.run import selection
+    opt = config.option
     try:
-        files = [f for t in targets for f in scenario.matrix_files(t)]
-        return scenario.load_many(files, models.load(), sglang=config.getoption("--sglang"))
+        return selection.select(targets, opt.models, opt.sglang, None, opt.gpus, None, opt.reports_dir,
+                                _default_targets(config))
     except ColobenchError as exc:
         raise pytest.UsageError(f"colobench: {exc}") from None
 
 
 def _wants_scenarios(config: pytest.Config) -> bool:
-    """Whether this pytest run reaches suites/ or matrix/ (so `pytest tests` never reads a matrix)."""
-    from harness import REPO_ROOT
+    """Whether this pytest run reaches a suite or a matrix (so `pytest tests` never reads a matrix)."""
     if config.getoption("--matrix"):
         return True
-    homes = [REPO_ROOT / "suites", REPO_ROOT / "matrix"]
+    homes = [Path(config.rootpath) / "suites", *_default_targets(config)]
     for arg in config.args:
         path = Path(arg.split("::")[0]).resolve()
-        if any(path == h or h in path.parents or path in h.parents for h in homes):
+        if any(path == h.resolve() or h.resolve() in path.parents or path in h.resolve().parents for h in homes):
             return True
     return False
 
@@ -81,7 +78,7 @@ def pytest_collection(session: pytest.Session) -> None:
     """Validate the default matrices before collection: a bad file is a usage error (exit 4), not a collection error."""
     config = session.config
     if _wants_scenarios(config):
-        config.stash[_MATRIX] = _matrix(config, _default_targets(config))
+        config.stash[_MATRIX] = _matrix(config, config.getoption("--matrix"))
 
 
 def _items(parent: pytest.Collector, scenarios: list):
@@ -111,7 +108,7 @@ class SuiteFile(pytest.File):
     """suites/test_*.py files that set COLOBENCH_MATRIX = True: every matrix of --matrix (default: matrix/)."""
 
     def collect(self):
-        matrix = self.config.stash.get(_MATRIX, None) or _matrix(self.config, _default_targets(self.config))
+        matrix = self.config.stash.get(_MATRIX, None) or _matrix(self.config, self.config.getoption("--matrix"))
         by_name: dict[str, list] = {}
         for s in matrix.scenarios:
             by_name.setdefault(s.matrix, []).append(s)
@@ -169,9 +166,20 @@ class ScenarioFailed(Exception):
 def pytest_collect_file(file_path: Path, parent):
     if file_path.suffix == ".py" and file_path.name.startswith("test_") and "COLOBENCH_MATRIX = True" in file_path.read_text():
         return SuiteFile.from_parent(parent, path=file_path)
-    if file_path.suffix == ".yaml" and file_path.parent.name == "matrix":
+    if file_path.suffix == ".yaml" and _is_matrix(file_path, parent.config):
         return MatrixFile.from_parent(parent, path=file_path)
     return None
+
+
+def _is_matrix(path: Path, config: pytest.Config) -> bool:
+    """A YAML file under a matrix/ folder, or one named on the command line that opens as a matrix (`schema: 1`)."""
+    if path.parent.name == "matrix":
+        return True
+    named = {Path(a.split("::")[0]).resolve() for a in config.args}
+    try:
+        return path.resolve() in named and path.read_text(errors="replace").lstrip("\ufeff").startswith("schema:")
+    except OSError:
+        return False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
@@ -180,11 +188,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     if not spec:
         return
     from harness.errors import ColobenchError
-    from harness.run import shard
+    from harness.run import selection
     scenarios = [i.scenario for i in items if isinstance(i, ScenarioItem)]
     try:
-        keep = {s.id for s in shard.pick(scenarios, spec,
-                                         shard.past_durations(Path(config.getoption("--report-dir")), scenarios))}
+        keep = {s.id for s in selection.pick(scenarios, spec,
+                                             selection.past_durations(Path(config.option.reports_dir), scenarios))}
     except ColobenchError as exc:
         raise pytest.UsageError(f"colobench: {exc}") from None
     dropped = [i for i in items if isinstance(i, ScenarioItem) and i.scenario.id not in keep]
@@ -221,8 +229,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     run_id = _run_id(config) + (f"-{worker}" if worker else "")
     try:
         config.stash[_SESSION] = sess.open_session(
-            Path(config.getoption("--report-dir")), run_id, baseline=config.getoption("--baseline"),
-            keep_history=not config.getoption("--no-history"), retries=config.getoption("--colobench-retries"),
+            Path(config.option.reports_dir), run_id, baseline=config.getoption("--baseline"),
+            keep_history=not config.getoption("--no-history"), retries=config.option.retries,
             title=f"pytest {run_id}", ray_address=config.getoption("--ray-address"))
     except ColobenchError as exc:
         raise pytest.UsageError(f"colobench: {exc}") from None
@@ -236,7 +244,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from harness.errors import ColobenchError
     from harness.report import summary
-    runs = Path(config.getoption("--report-dir")) / "runs"
+    runs = Path(config.option.reports_dir) / "runs"
     run_id = config.stash[_RUN_ID]
     parts = sorted(runs.glob(f"{run_id}-gw*"))
     if parts:

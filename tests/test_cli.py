@@ -125,7 +125,7 @@ def test_sigint_to_run_keeps_valid_reports_and_kills_the_runner(tmp_path, write_
 def test_sigint_to_pytest_suites_under_xdist(tmp_path, write_matrix):
     m, hanging = pass_then_hang(write_matrix, "a", "b")
     proc = _spawn([sys.executable, "-m", "pytest", str(REPO / "suites"), "-p", "no:cacheprovider", "-n", "2",
-                   "--matrix", str(m), "--report-dir", str(tmp_path), "--junitxml", str(tmp_path / "pytest.xml"), "-q"],
+                   "--matrix", str(m), "--reports-dir", str(tmp_path), "--junitxml", str(tmp_path / "pytest.xml"), "-q"],
                   tmp_path)
     deadline = time.time() + 90
     while time.time() < deadline and not list(tmp_path.glob("runs/*/*.ref.b/runner.log")):

@@ -228,10 +228,16 @@ MEANING = [
      "num_key_value_heads: 4 must divide num_attention_heads (2)"),
     ("models", models("config: {vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, "
                       "num_attention_heads: 2}", "config: {}"), "missing vocab_size, hidden_size"),
-    ("models", models("hidden_size: 32", "hiden_size: 32"), "'hiden_size' is not a config key; a misspelling?"),
+    ("models", models("hidden_size: 32", "hiden_size: 32"), "hiden_size: not a config key; a misspelling of hidden_size?"),
     ("models", models("vocab_size: 64", "vocab_size: 1000000000000"), "vocab_size: expected an int from 1 to"),
     ("models", models("kind: tiny", "kind: shape\n    hf_id: /abs/path/model"), "hf_id: expected a Hugging Face id"),
     ("models", models("kind: tiny", "kind: shape\n    hf_id: ./local/model"), "hf_id: expected a Hugging Face id"),
+    ("models", models("architecture: LlamaForCausalLM", "architecture: LlamaForSequenceClassification"),
+     "expected a causal LM class"),
+    ("models", models("architecture: LlamaForCausalLM", "architecture: Llama4000ForCausalLM"),
+     "the installed transformers has no causal LM 'Llama4000ForCausalLM'"),
+    ("models", models("intermediate_size: 64,", "intermediate_size: 64, num_key_value_head: 1,"),
+     "num_key_value_head: not a config key; a misspelling of num_key_value_heads?"),
     ("models", models("num_hidden_layers: 1,", "num_hidden_layers: 1, num_experts: 2, num_experts_per_tok: 4,"),
      "num_experts_per_tok: 4 is more than the 2 experts"),
     # values YAML would change behind your back

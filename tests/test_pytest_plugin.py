@@ -47,7 +47,7 @@ def test_gpu_scenarios_are_skipped_with_the_reason_when_gpus_are_missing():
 
 
 def test_external_scenarios_run_under_xdist_with_report_folders_per_worker(tmp_path):
-    res = pytest_run("--matrix", str(REPO / "matrix" / "external.yaml"), "-n", "2", "--report-dir", str(tmp_path),
+    res = pytest_run("--matrix", str(REPO / "matrix" / "external.yaml"), "-n", "2", "--reports-dir", str(tmp_path),
                      "-k", "ext-pass or ext-crash or ext-miss or ext-forbid", env={"COLOBENCH_RUN_ID": "xd"})
     assert res.returncode == 0, res.stdout[-2000:]
     assert "4 passed" in res.stdout
@@ -89,10 +89,19 @@ def test_cli_and_pytest_give_the_same_verdict_history_rows_and_junit_properties(
     matrix = REPO / "matrix" / "external.yaml"
     code = cli.main(["run", "--matrix", str(matrix), "-k", "ext-crash", "--reports-dir", str(tmp_path / "a"),
                      "--run-id", "cli", "--retries", "0"])
-    res = pytest_run("--matrix", str(matrix), "-k", "ext-crash", "--report-dir", str(tmp_path / "b"),
-                     "--colobench-retries", "0", env={"COLOBENCH_RUN_ID": "pt"})
+    res = pytest_run("--matrix", str(matrix), "-k", "ext-crash", "--reports-dir", str(tmp_path / "b"),
+                     "--retries", "0", env={"COLOBENCH_RUN_ID": "pt"})
     assert code == 0 and res.returncode == 0, res.stdout[-2000:]          # the expected failure was caught both ways
     rows = [history.HistoryStore(tmp_path / side / "history.sqlite").runs() for side in ("a", "b")]
     assert [(r["scenario_id"], r["verdict"]) for r in rows[0]] == [(r["scenario_id"], r["verdict"]) for r in rows[1]]
     assert len(rows[0]) == 1
     assert _case_props(tmp_path / "a" / "runs" / "cli") == _case_props(tmp_path / "b" / "runs" / "pt")
+
+
+def test_the_old_option_spellings_still_work_with_a_deprecation_line(tmp_path):
+    res = pytest_run("--matrix", str(REPO / "matrix" / "external.yaml"), "-k", "ext-pass", "--report-dir",
+                     str(tmp_path), "--colobench-retries", "0", env={"COLOBENCH_RUN_ID": "old"})
+    assert res.returncode == 0, res.stdout[-2000:]
+    said = res.stdout + res.stderr
+    assert "--report-dir is deprecated; use --reports-dir" in said and "--colobench-retries is deprecated" in said
+    assert (tmp_path / "runs" / "old" / "junit.xml").is_file()

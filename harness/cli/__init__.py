@@ -17,6 +17,7 @@ from harness.cli import (
     compare,
     env,
     history,
+    init,
     list_,
     report,
     run,
@@ -25,7 +26,7 @@ from harness.cli import (
 from harness.errors import ColobenchError
 from harness.judge.verdict import EXIT_HELP
 
-VERBS = [list_, run, report, compare, bisect, env, baseline, history, triage]
+VERBS = [init, list_, run, report, compare, bisect, env, baseline, history, triage]
 __all__ = ["main", "build_parser", "VERBS"]
 
 

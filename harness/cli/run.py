@@ -21,22 +21,16 @@ HELP = f"run scenarios (default: the CPU smoke matrix on the reference engine); 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_matrix(p)
-    common.add_reports(p)
+    common.add_run(p)
     p.add_argument("--run-id", help="name of the run folder under reports/runs (default: time + random)")
     p.add_argument("--repeat", type=common.positive_int, metavar="K", help="runs per scenario (overrides the matrix)")
-    p.add_argument("--retries", type=common.non_negative_int, default=1, metavar="N",
-                   help="retries of an infra error (default 1)")
-    p.add_argument("--baseline", default="history", metavar="SPEC",
-                   help="baseline of relative gates: history (trusted window), run:RUN_ID, version:V, none")
-    p.add_argument("--ab", metavar="A,B", help="A/B two variants on the same machine, A B A B ... (with --repeat): "
-                   "sglang versions, none, args:KEY=VALUE[+KEY=VALUE] (engine arguments) or inject:KIND:VALUE")
-    p.add_argument("--no-history", action="store_true", help="do not record this run in reports/history.sqlite")
+    p.add_argument("--ab", metavar="A,B", help="A/B two variants on the same machine in ABBA order, judged pair by "
+                   "pair (with --repeat): sglang versions, none, args:KEY=VALUE[+KEY=VALUE] (engine arguments) or "
+                   "inject:KIND:VALUE")
     p.add_argument("--bisect-exit-codes", action="store_true", help="exit 0 good, 1 bad, 125 skip (for git bisect run)")
     p.add_argument("--wheelhouse", metavar="DIR", help="offline wheels for creating version environments")
     p.add_argument("--system-site", action="store_true", help="version environments see the system's packages (a GPU "
                    "host's torch): the same environment `colobench env create V --system-site` built")
-    p.add_argument("--ray-address", metavar="ADDR", help="attach to this Ray cluster (or `env`: $RAY_ADDRESS) instead of "
-                   "starting one per scenario; the cluster is left running")
     p.add_argument("--inject", metavar="KIND[:VALUE]",
                    help="gate self-test: inject a fault without changing scenario ids, e.g. sync_slowdown:0.1, sync_delay:0.5")
 

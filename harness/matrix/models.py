@@ -11,12 +11,17 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import REPO_ROOT
+from harness import resources
 from harness.errors import ScenarioError
 from harness.matrix import yamlfile
 from harness.matrix.schema import is_int, safe_name
@@ -27,7 +32,6 @@ KINDS = ("tiny", "shape", "hf")
 FAMILIES = ("dense", "moe")
 _KEYS = {"kind", "family", "architecture", "config", "hf_id", "min_gpus", "gpu_memory_gb", "layers", "base"}
 _REQUIRED = {"kind", "family", "architecture"}
-DEFAULT_PATH = REPO_ROOT / "models.yaml"
 # config keys that are sizes: positive ints (the rest may be any scalar a transformers config takes)
 SIZE_KEYS = {"vocab_size", "hidden_size", "intermediate_size", "moe_intermediate_size", "num_experts",
              "num_experts_per_tok", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
@@ -55,11 +59,13 @@ def _check_config(config: Any, kind: str) -> str | None:
         scalar = isinstance(value, (str, int, float, bool)) or value is None
         if not scalar and not (isinstance(value, list) and all(isinstance(x, (str, int, float, bool)) for x in value)):
             return f"{key}: expected a scalar or a list of scalars, got {type(value).__name__}"
+    for key in config:
+        twin = next((k for k in SIZE_KEYS if _close(key, k)), None)
+        if key not in SIZE_KEYS and twin:
+            return f"{key}: not a config key; a misspelling of {twin}?"
     missing = [k for k in TINY_REQUIRED if kind == "tiny" and k not in config]
     if missing:
-        near = [k for k in config if k not in SIZE_KEYS and any(_close(k, m) for m in missing)]
-        hint = f" ({near[0]!r} is not a config key; a misspelling?)" if near else ""
-        return f"missing {', '.join(missing)}: a tiny model spells out its sizes{hint}"
+        return f"missing {', '.join(missing)}: a tiny model spells out its sizes (transformers' defaults build GBs)"
     heads, kv = config.get("num_attention_heads"), config.get("num_key_value_heads", config.get("num_attention_heads"))
     hidden = config.get("hidden_size")
     if heads and kv and (kv > heads or heads % kv):
@@ -70,6 +76,25 @@ def _check_config(config: Any, kind: str) -> str | None:
     if experts and top and top > experts:
         return f"num_experts_per_tok: {top} is more than the {experts} experts"
     return None
+
+
+# architectures colobench's rows use: checked against transformers only when a models file names another one
+COMMON_ARCHITECTURES = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
+                        "MistralForCausalLM", "MixtralForCausalLM", "Qwen2MoeForCausalLM", "GemmaForCausalLM"}
+
+
+@functools.cache
+def _unknown_architectures(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names transformers has no causal LM for, asked in a subprocess (importing transformers imports torch);
+    none where transformers is not installed (then only the name's shape is checked)."""
+    if not names or importlib.util.find_spec("transformers") is None:
+        return ()
+    try:
+        done = subprocess.run([sys.executable, "-m", "harness.runner.architectures", *names], capture_output=True,
+                              text=True, timeout=120)
+        return tuple(json.loads(done.stdout)) if done.returncode == 0 else ()
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return ()
 
 
 def _close(a: str, b: str) -> bool:
@@ -173,12 +198,28 @@ def parse(doc: Any, path: str) -> dict[str, Model]:
         mem = spec.get("gpu_memory_gb", 1.0)
         _check(isinstance(mem, (int, float)) and not isinstance(mem, bool) and 0 < mem < 1e6,
                yamlfile.where(path, spec, "gpu_memory_gb"), f"models.{name}.gpu_memory_gb: expected a positive number")
+        _check(spec["architecture"].endswith("ForCausalLM"), yamlfile.where(path, spec, "architecture"),
+               f"models.{name}.architecture: expected a causal LM class (...ForCausalLM), got {spec['architecture']!r}")
         out[str(name)] = Model(name=str(name), kind=spec["kind"], family=spec["family"],
                                architecture=str(spec["architecture"]), config=dict(spec.get("config") or {}),
                                hf_id=spec.get("hf_id"), min_gpus=min_gpus, gpu_memory_gb=float(mem), layers=layers)
+    unknown = set(_unknown_architectures(tuple(sorted({m.architecture for m in out.values()}
+                                                       - COMMON_ARCHITECTURES))))
+    for name, m in out.items():
+        _check(m.architecture not in unknown, yamlfile.where(path, models[name], "architecture"),
+               f"models.{name}.architecture: the installed transformers has no causal LM {m.architecture!r}")
     return out
 
 
-def load(path: str | Path = DEFAULT_PATH) -> dict[str, Model]:
-    """Read models.yaml (by default the one at the repository root)."""
+def load(path: str | Path | None = None) -> dict[str, Model]:
+    """Read a models file (by default the built-in models.yaml)."""
+    path = path or resources.builtin_models()
     return parse(yamlfile.load(path), str(path))
+
+
+def load_all(paths: list[Path]) -> dict[str, Model]:
+    """Several models files, a later one's entries adding to or replacing an earlier one's."""
+    out: dict[str, Model] = {}
+    for path in paths:
+        out.update(load(path))
+    return out

@@ -1,4 +1,4 @@
-"""run/shard.py, `report --merge` and `history export/import`: one selection over N CI runners, merged back."""
+"""run/selection.py, `report --merge` and `history export/import`: one selection over N CI runners, merged back."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 from harness.errors import ColobenchError
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
-from harness.run import shard
+from harness.run import selection
 from harness.store import history
 from tests.conftest import REPO
 
@@ -15,7 +15,7 @@ from tests.conftest import REPO
 def test_shards_partition_the_selection_and_are_stable(run_cli):
     ids = [f"s{i}" for i in range(23)]
     for n in (1, 2, 3, 7, 30):
-        parts = [shard.assign(ids, n, {}) for _ in range(2)]
+        parts = [selection.assign(ids, n, {}) for _ in range(2)]
         assert parts[0] == parts[1]                                           # stable
         got = [sorted(s for s, k in parts[0].items() if k == j) for j in range(n)]
         assert sorted(x for g in got for x in g) == sorted(ids)               # disjoint, complete
@@ -28,14 +28,14 @@ def test_shards_partition_the_selection_and_are_stable(run_cli):
 
 def test_shards_balance_past_durations():
     durations = {"slow": 100.0, "a": 10.0, "b": 10.0, "c": 10.0, "d": 10.0}
-    where = shard.assign(list(durations), 2, durations)
+    where = selection.assign(list(durations), 2, durations)
     assert [s for s, k in where.items() if k == where["slow"]] == ["slow"]   # the slow one alone
 
 
 @pytest.mark.parametrize("spec", ["0/2", "3/2", "1", "a/b", "1/0"])
 def test_bad_shard_spec_is_one_line(spec):
     with pytest.raises(ColobenchError, match="expected I/N"):
-        shard.parse(spec)
+        selection.parse(spec)
 
 
 def test_report_merge_gives_one_junit_and_summary(tmp_path, run_cli):

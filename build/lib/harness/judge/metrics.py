@@ -1,0 +1,219 @@
+"""Metric extraction from events and the gates of a scenario's `metrics:` section.
+
+- Owns: pulling samples out of metric events (`samples`), and judging them (`evaluate`) against absolute limits,
+  two-sided bands and a baseline sample (relative gates).
+- Does not own: gate syntax (matrix/rules.py checks it at load time), the statistics (stats.py) or where a
+  baseline comes from (run/session.py).
+
+    metrics:
+      weight_sync_s: {max: 2.0}                     # absolute, every sample
+      logprob_abs_diff: {min: 0, max: 0.05}         # two-sided band
+      rollout_tokens_per_s: {max_drop: 5%}          # relative to the baseline (higher is better)
+      train_step_s: {max_rise: 10%, abs_floor: 0.01}  # relative (lower is better); floor in the metric's unit
+      weight_sync_s: {max_rise: 5%, stat: min, p: 0.01}  # each run summarised by its fastest step
+
+A relative gate compares one value per run (the run's `stat` over its steps: median by default; `min` for a
+timing that noise can only lengthen) with the baseline's per-run values, by a one-sided Mann-Whitney U test in
+the gate's direction (or, for A/B runs made in ABBA order, a one-sided t-test on the neighbouring pairs' log
+ratios), and calls `regressed` only when both the effect (> max_rise / max_drop, > abs_floor) and the test (p <
+`p`) say so. On a host too noisy for the threshold it says inconclusive instead (`noisy_host`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable
+
+from harness.judge import stats
+from harness.matrix.rules import percent
+
+DEFAULT_P = 0.05
+RUN_STATS: dict[str, Callable[[list[float]], float]] = {"median": stats.centre, "min": min}   # names: rules.RUN_STATS
+
+
+class GateStatus(Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    INACTIVE = "inactive"       # a relative gate with no baseline yet (cold start): not a failure
+    ERROR = "error"             # the metric has a NaN or inf: the product emitted it (verdict.fold: a failure)
+    MISSING = "missing"         # the runner emitted no value at all (verdict.fold: could not judge)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    metric: str
+    status: GateStatus
+    reason: str
+    value: float | None = None
+    baseline: float | None = None
+    p_value: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "status": self.status.value, "reason": self.reason, "value": self.value,
+                "baseline": self.baseline, "p_value": self.p_value}
+
+
+RELATIVE_KEYS = ("max_drop", "max_rise", "abs_floor", "p", "stat", "max_host_noise")
+MIN_RUNS_FOR_SPREAD = 3     # runs (or pairs) a spread is measured from, for the noisy-host rule
+
+
+def relative(gates: dict[str, dict]) -> dict[str, dict]:
+    """The relative part of each gate (max_drop / max_rise and their options): judged against a baseline, once per
+    scenario after all repeats."""
+    out = {k: {kk: v for kk, v in g.items() if kk in RELATIVE_KEYS} for k, g in gates.items()}
+    return {k: g for k, g in out.items() if "max_drop" in g or "max_rise" in g}
+
+
+def absolute(gates: dict[str, dict]) -> dict[str, dict]:
+    """The absolute part of each gate (min / max): judged on every sample of every run."""
+    out = {k: {kk: v for kk, v in g.items() if kk in ("min", "max")} for k, g in gates.items()}
+    return {k: g for k, g in out.items() if g}
+
+
+def per_run_values(runs: list[dict[str, list[float]]], gates: dict[str, dict]) -> dict[str, list[float]]:
+    """One value per run (the gate's `stat` of its samples) for each gated metric: a run's steps share its
+    offset, so a run is the unit of evidence."""
+    out: dict[str, list[float]] = {}
+    for run in runs:
+        for name, gate in gates.items():
+            finite = stats.finite(run.get(name, []))
+            if finite:
+                out.setdefault(name, []).append(RUN_STATS[gate.get("stat", "median")](finite))
+    return out
+
+
+def samples(events: list[dict], warmup_steps: int = 0, perf: frozenset[str] = frozenset()) -> dict[str, list[float]]:
+    """Every metric event's value, by name, in order; a `perf` metric of a warm-up step (1..warmup_steps) is left
+    out (those steps are run and checked, never sampled). Non-numeric values become NaN (an error at gating)."""
+    out: dict[str, list[float]] = {}
+    for e in events:
+        if e.get("event") != "metric" or not isinstance(e.get("name"), str):
+            continue
+        step = e.get("step")
+        if e["name"] in perf and isinstance(step, int) and 1 <= step <= warmup_steps:
+            continue
+        value = e.get("value")
+        if isinstance(value, bool):
+            value = float(value)
+        out.setdefault(e["name"], []).append(float(value) if isinstance(value, (int, float)) else math.nan)
+    return out
+
+
+def spread(values: dict[str, list[float]]) -> dict[str, float]:
+    """Sample-level coefficient of variation (sd / |mean|) of each metric with two or more finite samples."""
+    out = {}
+    for name, vals in values.items():
+        found = stats.cv(stats.finite(vals))
+        if found is not None:
+            out[name] = round(found, 4)
+    return out
+
+
+def _absolute(name: str, gate: dict, values: list[float]) -> GateResult | None:
+    lo, hi = gate.get("min"), gate.get("max")
+    if lo is None and hi is None:
+        return None
+    worst_low, worst_high = min(values), max(values)
+    if lo is not None and worst_low < lo:
+        return GateResult(name, GateStatus.FAIL, f"{name}: {worst_low:.6g} < min {lo:.6g}", worst_low)
+    if hi is not None and worst_high > hi:
+        return GateResult(name, GateStatus.FAIL, f"{name}: {worst_high:.6g} > max {hi:.6g}", worst_high)
+    return GateResult(name, GateStatus.PASS, "", worst_high)
+
+
+def noisy_host(gate: dict, threshold: float, spread: tuple[float, str], probe_cv: float | None,
+               passing: bool) -> str | None:
+    """Why this host is too noisy for the gate's threshold, or None. Two rules:
+    - the host probe's CV (run/hostprobe.py) above `max_host_noise` (default: the gate's threshold): whatever the
+      runs say, the host's own timing moved more than the change the gate looks for;
+    - for a would-be pass only: runs whose spread (`spread`: the smallest change they can see, and what it came
+      from) hides a change of the threshold's size, so "pass" would say nothing. A regression already passed its
+      test against that spread (p < alpha), so the spread alone never overturns it."""
+    limit = percent(gate["max_host_noise"]) if "max_host_noise" in gate else percent(
+        gate.get("max_drop", gate.get("max_rise")))
+    if probe_cv is not None and limit is not None and probe_cv > limit:
+        return f"noisy host (CPU probe CV {probe_cv:.1%} > {limit:.1%})"
+    if passing and spread[0] > threshold:
+        if math.isinf(spread[0]):
+            return f"not enough runs to say ({spread[1]})"
+        return f"noisy host ({spread[1]}: the smallest change these runs can see is {spread[0]:.1%} > {threshold:.1%})"
+    return None
+
+
+def _visible(values: list[float], base: list[float], paired: bool) -> tuple[float, str]:
+    """The smallest change these runs can see and what it came from; infinite where the spread cannot be measured
+    (fewer than MIN_RUNS_FOR_SPREAD pairs, or baseline runs)."""
+    n = len(values) if paired else len(base)
+    if n < MIN_RUNS_FOR_SPREAD:
+        return math.inf, f"{n} {'pair' if paired else 'baseline run'}{'s' * (n != 1)}, too few to measure the spread"
+    if paired:
+        logs = [math.log(b / a) for b, a in zip(values, base)]
+        return stats.detectable_change(stats.sd(logs), n), f"pairs' spread {stats.sd(logs):.1%} over {n} pairs"
+    spread = stats.cv(base) or 0.0
+    return (stats.detectable_change(spread, n, len(values)),
+            f"baseline per-run CV {spread:.1%}, {n} + {len(values)} runs")
+
+
+def _relative(name: str, gate: dict, values: list[float], base: list[float] | None, paired: bool = False,
+              probe_cv: float | None = None) -> GateResult | None:
+    drop, rise = percent(gate.get("max_drop")), percent(gate.get("max_rise"))
+    if drop is None and rise is None:
+        return None
+    cur = stats.centre(values)
+    if not base:
+        return GateResult(name, GateStatus.INACTIVE, f"{name}: no baseline yet (cold start)", cur)
+    ref = stats.centre(base)
+    paired = paired and len(values) == len(base) and min(values + base) > 0
+    direction = "less" if drop is not None else "greater"
+    if paired:      # B and A of one pair ran next to each other: judge the pairs' ratios
+        change, p = stats.paired_log_ratio_test(values, base, direction)
+        cur = ref * (1 + change)
+    else:
+        change = stats.relative_change(cur, ref)
+    floor = float(gate.get("abs_floor", 0.0))
+    threshold = drop if drop is not None else rise
+    worse = stats.side_of_band(cur, ref, threshold, floor) == (-1 if drop is not None else 1)
+    limit = f"max_drop {drop:.1%}" if drop is not None else f"max_rise {rise:.1%}"
+    per_run = f" ({gate['stat']} per run)" if gate.get("stat", "median") != "median" else ""
+    desc = f"{name}{per_run}: cur={cur:.6g} (n={len(values)}) vs baseline={ref:.6g} (n={len(base)}), {change:+.1%}" + \
+        (" over neighbouring pairs" if paired else "") + f", {limit}"
+    # the change the gate must be able to see: its threshold, or the absolute floor where that is larger
+    needed = max(threshold, floor / abs(ref)) if ref else threshold
+    noisy = noisy_host(gate, needed, _visible(values, base, paired), probe_cv, passing=not worse)
+    if noisy:
+        return GateResult(name, GateStatus.INCONCLUSIVE, f"{desc}: {noisy}", cur, ref)
+    if not worse:
+        return GateResult(name, GateStatus.PASS, desc, cur, ref)
+    if not paired:
+        _, p = stats.mann_whitney_u(values, base, direction)
+    alpha = float(gate.get("p", DEFAULT_P))
+    if p < alpha:
+        return GateResult(name, GateStatus.FAIL, f"{desc}, p={p:.3g} < {alpha}", cur, ref, p)
+    return GateResult(name, GateStatus.INCONCLUSIVE,
+                      f"{desc}, but p={p:.3g} >= {alpha}: not enough evidence (raise repeat)", cur, ref, p)
+
+
+def evaluate(gates: dict[str, dict], values: dict[str, list[float]],
+             baseline: dict[str, list[float]] | None = None, paired: bool = False,
+             probe_cv: float | None = None) -> list[GateResult]:
+    """Judge every gate. Missing (MISSING) or non-finite (ERROR) metrics are never skipped. Relative gates: `paired`
+    when values[i] and baseline[i] ran next to each other (A/B in ABBA order), `probe_cv` the noisiest host probe of
+    the runs judged (the noisy-host rule)."""
+    results = []
+    for name, gate in gates.items():
+        got = values.get(name)
+        if not got:
+            results.append(GateResult(name, GateStatus.MISSING, f"{name}: metric missing (the runner emitted none)"))
+            continue
+        bad = [v for v in got if not math.isfinite(v)]
+        if bad:
+            results.append(GateResult(name, GateStatus.ERROR, f"{name}: non-finite value {bad[0]!r}", bad[0]))
+            continue
+        for judged in (_absolute(name, gate, got),
+                       _relative(name, gate, got, (baseline or {}).get(name), paired, probe_cv)):
+            if judged is not None:
+                results.append(judged)
+    return results
