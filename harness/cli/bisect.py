@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--versions", metavar="A,B,C", help="candidate versions (default: the package index)")
     p.add_argument("--sglang-repo", metavar="PATH", help="bisect commits of this git repo (its package is installed per commit)")
     p.add_argument("--subdir", default="", help="with --sglang-repo: the package's folder inside the repo (sglang: python)")
-    p.add_argument("--metric", help="bisect a drop of this metric instead of a failure")
+    p.add_argument("--metric", help="bisect a change of this metric instead of a failure (judged as gates judge: give "
+                   "the scenario repeat >= 3, or a probe beyond the threshold but not beyond its runs' noise is skipped)")
     p.add_argument("--max-drop", help="with --metric: bad when it drops more than this (e.g. 10%%)")
     p.add_argument("--max-rise", help="with --metric: bad when it rises more than this (e.g. 10%%)")
     p.add_argument("--wheelhouse", metavar="DIR", help="offline wheels for the environments")
@@ -117,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
         good = run(candidates[0])
         if isinstance(good, bisect.Probe) or not good.metrics.get(args.metric):
             raise ColobenchError(f"bisect: the good end {candidates[0]} gave no {args.metric} samples")
-        reference = good.metrics[args.metric]
+        reference = bisect.per_run(good, args.metric)
 
     def probe(candidate: str) -> bisect.Probe:
         res = run(candidate)

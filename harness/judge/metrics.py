@@ -16,7 +16,8 @@ A relative gate compares one value per run (the run's `stat` over its steps: med
 timing that noise can only lengthen) with the baseline's per-run values, by a one-sided Mann-Whitney U test in
 the gate's direction (or, for A/B runs made in ABBA order, a one-sided t-test on the neighbouring pairs' log
 ratios), and calls `regressed` only when both the effect (> max_rise / max_drop, > abs_floor) and the test (p <
-`p`) say so. On a host too noisy for the threshold it says inconclusive instead (`noisy_host`).
+`p`) say so: change.decide, the rule `compare` and `bisect` use too. On a host too noisy for the threshold it says
+inconclusive instead (`noisy_host`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable
 
-from harness.judge import stats
+from harness.judge import change, stats
 from harness.matrix.rules import percent
 
-DEFAULT_P = 0.05
+DEFAULT_P = change.DEFAULT_ALPHA
 RUN_STATS: dict[str, Callable[[list[float]], float]] = {"median": stats.centre, "min": min}   # names: rules.RUN_STATS
 
 
@@ -162,38 +163,29 @@ def _relative(name: str, gate: dict, values: list[float], base: list[float] | No
     drop, rise = percent(gate.get("max_drop")), percent(gate.get("max_rise"))
     if drop is None and rise is None:
         return None
-    cur = stats.centre(values)
     if not base:
-        return GateResult(name, GateStatus.INACTIVE, f"{name}: no baseline yet (cold start)", cur)
-    ref = stats.centre(base)
-    paired = paired and len(values) == len(base) and min(values + base) > 0
-    direction = "less" if drop is not None else "greater"
-    if paired:      # B and A of one pair ran next to each other: judge the pairs' ratios
-        change, p = stats.paired_log_ratio_test(values, base, direction)
-        cur = ref * (1 + change)
-    else:
-        change = stats.relative_change(cur, ref)
-    floor = float(gate.get("abs_floor", 0.0))
+        return GateResult(name, GateStatus.INACTIVE, f"{name}: no baseline yet (cold start)", stats.centre(values))
     threshold = drop if drop is not None else rise
-    worse = stats.side_of_band(cur, ref, threshold, floor) == (-1 if drop is not None else 1)
+    floor = float(gate.get("abs_floor", 0.0))
+    alpha = float(gate.get("p", DEFAULT_P))
+    found = change.decide(base, values, "higher" if drop is not None else "lower", threshold, floor, alpha, paired)
+    cur, ref = found.cur, found.ref
     limit = f"max_drop {drop:.1%}" if drop is not None else f"max_rise {rise:.1%}"
     per_run = f" ({gate['stat']} per run)" if gate.get("stat", "median") != "median" else ""
-    desc = f"{name}{per_run}: cur={cur:.6g} (n={len(values)}) vs baseline={ref:.6g} (n={len(base)}), {change:+.1%}" + \
-        (" over neighbouring pairs" if paired else "") + f", {limit}"
+    desc = f"{name}{per_run}: cur={cur:.6g} (n={len(values)}) vs baseline={ref:.6g} (n={len(base)}), " \
+        f"{found.relative:+.1%}" + (" over neighbouring pairs" if found.paired else "") + f", {limit}"
     # the change the gate must be able to see: its threshold, or the absolute floor where that is larger
     needed = max(threshold, floor / abs(ref)) if ref else threshold
-    noisy = noisy_host(gate, needed, _visible(values, base, paired), probe_cv, passing=not worse)
+    noisy = noisy_host(gate, needed, _visible(values, base, found.paired), probe_cv, passing=not found.toward_worse)
     if noisy:
         return GateResult(name, GateStatus.INCONCLUSIVE, f"{desc}: {noisy}", cur, ref)
-    if not worse:
+    if not found.toward_worse:
         return GateResult(name, GateStatus.PASS, desc, cur, ref)
-    if not paired:
-        _, p = stats.mann_whitney_u(values, base, direction)
-    alpha = float(gate.get("p", DEFAULT_P))
-    if p < alpha:
-        return GateResult(name, GateStatus.FAIL, f"{desc}, p={p:.3g} < {alpha}", cur, ref, p)
-    return GateResult(name, GateStatus.INCONCLUSIVE,
-                      f"{desc}, but p={p:.3g} >= {alpha}: not enough evidence (raise repeat)", cur, ref, p)
+    if found.outcome == change.Outcome.WORSE:
+        return GateResult(name, GateStatus.FAIL, f"{desc}, p={found.p:.3g} < {alpha}", cur, ref, found.p)
+    p = "no test with one run a side" if found.p is None else f"p={found.p:.3g} >= {alpha}"
+    return GateResult(name, GateStatus.INCONCLUSIVE, f"{desc}, but {p}: not enough evidence (raise repeat)",
+                      cur, ref, found.p)
 
 
 def evaluate(gates: dict[str, dict], values: dict[str, list[float]],

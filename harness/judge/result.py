@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from harness import files
 from harness.errors import ColobenchError
 from harness.judge.verdict import Verdict
 
@@ -78,8 +79,4 @@ class ScenarioResult:
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True, mode=0o750)
-        path = folder / "result.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, default=str))
-        tmp.replace(path)            # atomic: an interrupted write never leaves half a result
-        return path
+        return files.write_text(folder / "result.json", json.dumps(self.to_json(), indent=1, default=str))

@@ -85,7 +85,7 @@ def paired_log_ratio_test(b: list[float], a: list[float], alternative: str) -> t
     change = math.expm1(fmean(logs))
     if len(logs) < 2:
         return change, 1.0
-    if max(logs) == min(logs):      # no spread at all: the sign alone decides
+    if max(logs) - min(logs) <= 1e-12:      # no spread at all (to rounding): the sign alone decides
         moved = logs[0] > 0 if alternative == "greater" else logs[0] < 0
         return change, 0.0 if moved else 1.0
     return change, float(ttest_1samp(logs, 0.0, alternative=alternative).pvalue)

@@ -54,6 +54,14 @@ def _version(v: Any) -> str | None:
         raise ValueError(f"{v!r} is not a PEP 440 version (e.g. \"0.5.12\", \"0.5.12.post1\")") from None
 
 
+def version_key(version: str) -> tuple:
+    """The one ordering of versions (PEP 440; a commit or other non-version sorts after every release, by its text)."""
+    try:
+        return (0, Version(version), "")
+    except InvalidVersion:
+        return (1, Version("0"), str(version))
+
+
 def _name(v: Any) -> str:
     if not safe_name(v):
         raise ValueError(f"expected a name of letters, digits, '.', '_', '+', '-' (no '/' or '..'), got {v!r}")

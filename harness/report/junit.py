@@ -23,6 +23,7 @@ from junitparser import (
     TestSuite,
 )
 
+from harness import files
 from harness.judge import stats
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
@@ -89,7 +90,6 @@ def build(results: list[ScenarioResult]) -> JUnitXml:
 
 def write(results: list[ScenarioResult], path: Path) -> Path:
     """Write junit.xml atomically (temp file + rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    build(results).write(str(tmp), pretty=True)
-    tmp.replace(path)
+    with files.atomic(path) as tmp:
+        build(results).write(str(tmp), pretty=True)
     return path

@@ -14,6 +14,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from harness import files
 from harness.errors import ColobenchError
 from harness.judge import stats
 from harness.judge.result import ScenarioResult
@@ -134,11 +135,7 @@ def summary_markdown(results: list[ScenarioResult], title: str = "colobench run"
 
 
 def write_summary(results: list[ScenarioResult], path: Path, title: str = "colobench run") -> Path:
-    text = summary_markdown(results, title)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return files.write_text(path, summary_markdown(results, title))
 
 
 def append_step_summary(text: str) -> None:

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Callable
 
 from harness.errors import ColobenchError
-from harness.judge import stats
+from harness.judge import change, metrics, stats
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
 from harness.matrix import defaults
+from harness.matrix.schema import version_key
 from harness.store import fingerprint
 
 GOOD, BAD, SKIP = "good", "bad", "skip"
@@ -95,30 +96,33 @@ def classify_failure(result: ScenarioResult) -> str:
     return {Verdict.PASS: GOOD, Verdict.REGRESSED: BAD}.get(result.verdict, SKIP)
 
 
+def per_run(result: ScenarioResult, metric: str) -> list[float]:
+    """One median per run of a probe (its repetitions, or the one run)."""
+    return metrics.per_run_values(result.repetitions or [result.metrics], {metric: {}}).get(metric, [])
+
+
 def classify_metric(result: ScenarioResult, metric: str, reference: list[float], max_drop: float | None,
                     max_rise: float | None) -> tuple[str, str]:
-    """good/bad by a metric's relative change against the good end's samples; skip when it did not run."""
+    """good/bad by the one comparison rule (change.decide) of the probe's runs against the good end's (`reference`,
+    one value per run); skip when it did not run, or when its runs cannot tell a change from noise."""
     if result.verdict in (Verdict.INFRA_ERROR, Verdict.SKIPPED):
         return SKIP, result.reason
-    values = stats.finite(result.metrics.get(metric, []))
+    values = per_run(result, metric)
     if not values or not reference:
         return SKIP, f"{metric}: no samples"
-    cur, ref = stats.centre(values), stats.centre(reference)
-    change = stats.relative_change(cur, ref)
-    floor = defaults.metric(metric).abs_floor          # the metric table's floor, as gates and compare use it
-    bad = (max_drop is not None and stats.side_of_band(cur, ref, max_drop, floor) < 0) or \
-          (max_rise is not None and stats.side_of_band(cur, ref, max_rise, floor) > 0)
-    return (BAD if bad else GOOD), f"{metric} {change:+.1%} vs good end"
-
-
-def _key(version: str) -> tuple:
-    return tuple(int(x) for x in re.findall(r"\d+", version))
+    found = change.decide(reference, values, "higher" if max_drop is not None else "lower",
+                          max_drop if max_drop is not None else max_rise, defaults.metric(metric).abs_floor)
+    note = f"{metric} {found.relative:+.1%} vs good end" + (f" (p={found.p:.3g})" if found.p is not None else "")
+    if found.outcome == change.Outcome.INCONCLUSIVE:
+        return SKIP, f"{note}: beyond the threshold but not beyond the runs' noise (raise repeat)"
+    return (BAD if found.outcome == change.Outcome.WORSE else GOOD), note
 
 
 def versions_between(good: str, bad: str, available: list[str]) -> list[str]:
     """Released versions from good to bad inclusive, in order."""
-    lo, hi = _key(good), _key(bad)
-    inside = sorted({v for v in available if lo <= _key(v) <= hi and not re.search(r"(rc|a|b|dev)\d*$", v)}, key=_key)
+    lo, hi = version_key(good), version_key(bad)
+    inside = sorted({v for v in available if lo <= version_key(v) <= hi and not re.search(r"(rc|a|b|dev)\d*$", v)},
+                    key=version_key)
     for end in (good, bad):
         if end not in inside:
             raise ColobenchError(f"bisect: version {end} is not among the available versions")

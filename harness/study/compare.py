@@ -16,8 +16,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.errors import ColobenchError
-from harness.judge import metrics, stats
+from harness.judge import change, metrics, stats
 from harness.matrix import defaults
+from harness.matrix.schema import version_key
 from harness.report import plots
 from harness.store import fingerprint, history
 
@@ -55,18 +56,11 @@ def side(store: history.HistoryStore, spec: str) -> tuple[str, Side, dict]:
 
 
 def judge_metric(name: str, a: list[float], b: list[float]) -> tuple[str, float | None]:
-    """Verdict and p-value for one metric, `a` and `b` holding one value (a median) per run."""
+    """Verdict and p-value for one metric, `a` and `b` holding one value (a median) per run: change.decide with the
+    metric table's direction, threshold and floor (the rule gates and bisect use)."""
     rule = defaults.metric(name)
-    change = stats.relative_change(stats.centre(b), stats.centre(a))
-    if stats.side_of_band(stats.centre(b), stats.centre(a), rule.threshold, rule.abs_floor) == 0:
-        return "same", None
-    if len(a) < 2 or len(b) < 2:
-        return "inconclusive", None
-    _, p = stats.mann_whitney_u(b, a)
-    if p >= 0.05:
-        return "inconclusive", p
-    better = change > 0 if rule.better == "higher" else change < 0
-    return ("better" if better else "worse"), p
+    found = change.decide(a, b, rule.better, rule.threshold, rule.abs_floor)
+    return found.outcome.value, found.p
 
 
 def rows(a: Side, b: Side) -> list[Row]:
@@ -104,7 +98,7 @@ def markdown(label_a: str, label_b: str, rs: list[Row], fp_a: dict, fp_b: dict) 
 def plot_versions(store: history.HistoryStore, identity: str, metric: str, path: Path) -> Path | None:
     """A metric of one scenario across every sglang version in the history."""
     versions = sorted({r["sglang"] for r in store.runs() if r["sglang"] and history.identity(r["scenario_id"]) == identity},
-                      key=lambda v: [int(x) if x.isdigit() else x for x in v.replace("-", ".").split(".")])
+                      key=version_key)
     points = [metrics.per_run_values(store.scenarios_of_version(v).get(identity, []), {metric: {}}).get(metric, [])
               for v in versions]
     if not any(points):
