@@ -22,14 +22,27 @@ from harness.matrix import yamlfile
 
 MATRIX = str(Path(__file__).with_name("gate_selftest.yaml"))
 METRIC = "weight_sync_s"
-RUN_RESULT = "*.ab*[ab]/result.json"     # one run of either side (the decision itself is *.ab-A-vs-B)
+RUN_RESULT = "*.ab*[ab]/result.json"  # one run of either side (the decision itself is *.ab-A-vs-B)
 
 
 def decision(reports: Path, run_id: str, variants: str, run: bool = True, repeat: int = 1) -> tuple[str, str]:
     """One A/B decision (or, with run=False, the one already in reports/runs/<run_id>)."""
     if run:
-        cli.main(["run", "--matrix", MATRIX, "--reports-dir", str(reports), "--run-id", run_id, "--ab", variants,
-                  "--repeat", str(repeat)])
+        cli.main(
+            [
+                "run",
+                "--matrix",
+                MATRIX,
+                "--reports-dir",
+                str(reports),
+                "--run-id",
+                run_id,
+                "--ab",
+                variants,
+                "--repeat",
+                str(repeat),
+            ]
+        )
     result = json.loads(next((reports / "runs" / run_id).glob("*.ab-*/result.json")).read_text())
     return result["verdict"], result["reason"]
 
@@ -46,21 +59,31 @@ def main() -> None:
     reports = Path(args.reports)
     run = not args.summarize_only
     same = [decision(reports, f"same-{i}", "none,none", run, args.repeat) for i in range(args.reruns)]
-    slow = [decision(reports, f"slow-{i}", "none,inject:sync_slowdown:0.1", run, args.repeat) for i in range(args.slow_runs)]
+    slow = [
+        decision(reports, f"slow-{i}", "none,inject:sync_slowdown:0.1", run, args.repeat) for i in range(args.slow_runs)
+    ]
     cs, cw = Counter(v for v, _ in same), Counter(v for v, _ in slow)
-    unchanged = [json.loads(f.read_text())["metrics"][METRIC]
-                 for i in range(args.reruns) for f in (reports / "runs" / f"same-{i}").glob(RUN_RESULT)]
+    unchanged = [
+        json.loads(f.read_text())["metrics"][METRIC]
+        for i in range(args.reruns)
+        for f in (reports / "runs" / f"same-{i}").glob(RUN_RESULT)
+    ]
     seconds = sum(json.loads(f.read_text())["duration_s"] for f in (reports / "runs").glob(f"*/{RUN_RESULT}"))
     gate = yamlfile.load(Path(MATRIX))["defaults"]["metrics"][METRIC]
-    lines = ["# Gate self-test (CPU reference engine, 2 cores)", "",
-             f"date: {time.strftime('%Y-%m-%d')}; {len(same) + len(slow)} decisions, {args.repeat} runs a side each "
-             f"({seconds / 60:.0f} min of runs); scenario: tiny-llama colocated, 60 syncs per run; gate "
-             f"`{METRIC}: {json.dumps(gate)}` (one value per run, one-sided Mann-Whitney U).", "",
-             f"- unchanged (A/B of the same code): {len(same)} decisions; regressed (false alarms): {cs['regressed']}; "
-             f"pass: {cs['pass']}; inconclusive: {cs['inconclusive']}",
-             f"- 10% sync slowdown injected in B: {len(slow)} decisions; regressed (detected): {cw['regressed']}; "
-             f"pass: {cw['pass']}; inconclusive: {cw['inconclusive']}", "",
-             f"Run-to-run spread of {METRIC} over the {len(unchanged)} unchanged runs:"]
+    lines = [
+        "# Gate self-test (CPU reference engine, 2 cores)",
+        "",
+        f"date: {time.strftime('%Y-%m-%d')}; {len(same) + len(slow)} decisions, {args.repeat} runs a side each "
+        f"({seconds / 60:.0f} min of runs); scenario: tiny-llama colocated, 60 syncs per run; gate "
+        f"`{METRIC}: {json.dumps(gate)}` (one value per run, one-sided Mann-Whitney U).",
+        "",
+        f"- unchanged (A/B of the same code): {len(same)} decisions; regressed (false alarms): {cs['regressed']}; "
+        f"pass: {cs['pass']}; inconclusive: {cs['inconclusive']}",
+        f"- 10% sync slowdown injected in B: {len(slow)} decisions; regressed (detected): {cw['regressed']}; "
+        f"pass: {cw['pass']}; inconclusive: {cw['inconclusive']}",
+        "",
+        f"Run-to-run spread of {METRIC} over the {len(unchanged)} unchanged runs:",
+    ]
     for stat, summarise in metrics.RUN_STATS.items():
         per_run = [summarise(v) for v in unchanged]
         mean, sd = statistics.mean(per_run), statistics.stdev(per_run)

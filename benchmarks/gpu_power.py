@@ -22,7 +22,6 @@ import dataclasses
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import power_stats
@@ -30,7 +29,6 @@ from tabulate import tabulate
 
 from harness.cli import interrupt_on_sigterm
 from harness.errors import ColobenchError
-from harness.judge import metrics
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
 from harness.matrix import defaults, models, scenario, schema
@@ -71,13 +69,21 @@ def run_pools(ns: argparse.Namespace) -> int:
     b = side_b(a, ns.b_args, ns.b_inject)
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
-    recipe = {"scenario": a.id, "b_args": ns.b_args, "b_inject": ns.b_inject, "steps": a.settings["steps"],
-              "order": "ABBA"}
+    recipe = {
+        "scenario": a.id,
+        "b_args": ns.b_args,
+        "b_inject": ns.b_inject,
+        "steps": a.settings["steps"],
+        "order": "ABBA",
+    }
     made = out / "pools.json"
     held = json.loads(made.read_text()) if made.is_file() else recipe
     if held != recipe:
-        print(f"gpu_power: {made} holds pools of {json.dumps(held)}; this call's is {json.dumps(recipe)} "
-              "(one folder, one A/B pair)", file=sys.stderr)
+        print(
+            f"gpu_power: {made} holds pools of {json.dumps(held)}; this call's is {json.dumps(recipe)} "
+            "(one folder, one A/B pair)",
+            file=sys.stderr,
+        )
         return 2
     made.write_text(json.dumps(recipe))
     options = execute.Options(ray_address=ns.ray_address, infra_retries=0)
@@ -88,13 +94,19 @@ def run_pools(ns: argparse.Namespace) -> int:
         one = dataclasses.replace(sides[side], id=f"{a.id}.{side}-{number:03d}")
         try:
             result = execute.run_scenario(one, out / side, options)
-        except KeyboardInterrupt:               # the call's deadline (SIGTERM) or Ctrl-C: the folder says so
+        except KeyboardInterrupt:  # the call's deadline (SIGTERM) or Ctrl-C: the folder says so
             execute.stopped(one, out / side, in_flight=True)
             raise
-        medians = " ".join(f"{name}={statistics.median(result.metrics[name]):.4g}"
-                           for name in (*defaults.ab_gates(), "engine_gpu_busy") if result.metrics.get(name))
-        print(f"{one.id}: {result.verdict.value} ({result.duration_s:.0f}s) probe_cv="
-              f"{result.properties.get('host.probe_cv')} {medians} {result.reason[:200]}", flush=True)
+        medians = " ".join(
+            f"{name}={statistics.median(result.metrics[name]):.4g}"
+            for name in (*defaults.ab_gates(), "engine_gpu_busy")
+            if result.metrics.get(name)
+        )
+        print(
+            f"{one.id}: {result.verdict.value} ({result.duration_s:.0f}s) probe_cv="
+            f"{result.properties.get('host.probe_cv')} {medians} {result.reason[:200]}",
+            flush=True,
+        )
     return 0
 
 
@@ -104,11 +116,16 @@ def draw_run_order(made: list[power_stats.Run], out: Path) -> list[Path]:
     labels = [f"{run.number} {run.side.upper()}" for run in made]
     drawn = []
     for name in defaults.ab_gates():
-        series = {side.upper(): [run.result.metrics.get(name, []) if run.side == side else [] for run in made]
-                  for side in "ab"}
+        series = {
+            side.upper(): [run.result.metrics.get(name, []) if run.side == side else [] for run in made]
+            for side in "ab"
+        }
         if any(any(points) for points in series.values()):
-            drawn.append(plots.metric_series(labels, series, out / f"run-order-{name}.png",
-                                             f"{name} per run, in the order made (ABBA)"))
+            drawn.append(
+                plots.metric_series(
+                    labels, series, out / f"run-order-{name}.png", f"{name} per run, in the order made (ABBA)"
+                )
+            )
     return [p for p in drawn if p]
 
 
@@ -119,36 +136,101 @@ def _share(value: float | None) -> str:
 def render(rows: list[dict], extra: dict, pools: dict, meta: dict) -> str:
     host = extra["host"]
     probe = host["probe_cv"] or {}
-    lines = [f"# Power of the default A/B gates: {pools['scenario']}", "",
-             (f"A: unchanged. B: `{meta['b']}`. Runs in ABBA order on one host, {pools.get('steps', '?')} steps a run: "
-              f"{meta['a']} A + {meta['b_runs']} B judged (left out, failed or without a result: {meta['failed']}), "
-              f"{extra['pairs']} A/B pairs and {extra['unchanged_pairs']} unchanged pairs of neighbours. Device "
-              f"{meta['device']}, sglang {meta['sglang']}. {rows[0]['decisions'] if rows else 0} decisions a cell, k pairs drawn "
-              "without replacement, each judged as `colobench run --ab` judges (paired, the runs' host probes)."), "",
-             (f"Host: CPU probe CV median {probe.get('median', 'n/a')}, max {probe.get('max', 'n/a')}; engine busy "
-              f"{host['engine_gpu_busy']} of the rollout (GPU-bound fraction, A runs' median); weight sync "
-              f"{host['weight_sync_gbps']} GB/s = {host['weight_sync_copy_fraction']} of a plain device copy "
-              f"({host['device_copy_gbps']} GB/s)."), "",
-             "## Default gates (defaults.yaml `ab:`)", ""]
-    table = [[r["metric"], r["runs_per_side"], json.dumps(r["gate"]), _share(r["detected"]), _share(r["inconclusive"]),
-              _share(r["false_alarms"]), _share(r["exact_shift_detected"]), _share(r["parametric_detected"]),
-              _share(r["parametric_false_alarms"]), r["distinct_draws"]["ab"], r["distinct_draws"]["unchanged"]]
-             for r in rows]
-    lines.append(tabulate(table, ["metric", "pairs", "gate", "B detected", "B inconclusive", "false alarms",
-                                  f"exact {power_stats.SHIFT:.0%} detected", f"parametric {power_stats.SHIFT:.0%}",
-                                  "parametric false", "distinct A/B draws", "distinct unchanged draws"],
-                          tablefmt="github"))
+    lines = [
+        f"# Power of the default A/B gates: {pools['scenario']}",
+        "",
+        (
+            f"A: unchanged. B: `{meta['b']}`. Runs in ABBA order on one host, {pools.get('steps', '?')} steps a run: "
+            f"{meta['a']} A + {meta['b_runs']} B judged (left out, failed or without a result: {meta['failed']}), "
+            f"{extra['pairs']} A/B pairs and {extra['unchanged_pairs']} unchanged pairs of neighbours. Device "
+            f"{meta['device']}, sglang {meta['sglang']}. {rows[0]['decisions'] if rows else 0} decisions a cell, "
+            "k pairs drawn "
+            "without replacement, each judged as `colobench run --ab` judges (paired, the runs' host probes)."
+        ),
+        "",
+        (
+            f"Host: CPU probe CV median {probe.get('median', 'n/a')}, max {probe.get('max', 'n/a')}; engine busy "
+            f"{host['engine_gpu_busy']} of the rollout (GPU-bound fraction, A runs' median); weight sync "
+            f"{host['weight_sync_gbps']} GB/s = {host['weight_sync_copy_fraction']} of a plain device copy "
+            f"({host['device_copy_gbps']} GB/s)."
+        ),
+        "",
+        "## Default gates (defaults.yaml `ab:`)",
+        "",
+    ]
+    table = [
+        [
+            r["metric"],
+            r["runs_per_side"],
+            json.dumps(r["gate"]),
+            _share(r["detected"]),
+            _share(r["inconclusive"]),
+            _share(r["false_alarms"]),
+            _share(r["exact_shift_detected"]),
+            _share(r["parametric_detected"]),
+            _share(r["parametric_false_alarms"]),
+            r["distinct_draws"]["ab"],
+            r["distinct_draws"]["unchanged"],
+        ]
+        for r in rows
+    ]
+    lines.append(
+        tabulate(
+            table,
+            [
+                "metric",
+                "pairs",
+                "gate",
+                "B detected",
+                "B inconclusive",
+                "false alarms",
+                f"exact {power_stats.SHIFT:.0%} detected",
+                f"parametric {power_stats.SHIFT:.0%}",
+                "parametric false",
+                "distinct A/B draws",
+                "distinct unchanged draws",
+            ],
+            tablefmt="github",
+        )
+    )
     lines += ["", "## Noise and B's change", ""]
-    table = [[m, "{:+.1%} ({:+.1%} to {:+.1%})".format(*v["b_vs_a"]), f"{v['per_run_cv']:.2%}",
-              f"{v['pair_spread']:.2%}", v["pairs_needed"],
-              " ".join(f"{s.upper()} {d['rho']:+.2f} (p {d['p']:.2g})" for s, d in v["drift"].items()) or "n/a"]
-             for m, v in extra["metrics"].items()]
-    lines.append(tabulate(table, ["metric", "B vs A (90% interval)", "per-run CV (A)", "pairs' spread (unchanged)",
-                                  f"pairs for {power_stats.POWER:.0%} at {power_stats.SHIFT:.0%}",
-                                  "drift (Spearman rho vs order)"], tablefmt="github"))
+    table = [
+        [
+            m,
+            "{:+.1%} ({:+.1%} to {:+.1%})".format(*v["b_vs_a"]),
+            f"{v['per_run_cv']:.2%}",
+            f"{v['pair_spread']:.2%}",
+            v["pairs_needed"],
+            " ".join(f"{s.upper()} {d['rho']:+.2f} (p {d['p']:.2g})" for s, d in v["drift"].items()) or "n/a",
+        ]
+        for m, v in extra["metrics"].items()
+    ]
+    lines.append(
+        tabulate(
+            table,
+            [
+                "metric",
+                "B vs A (90% interval)",
+                "per-run CV (A)",
+                "pairs' spread (unchanged)",
+                f"pairs for {power_stats.POWER:.0%} at {power_stats.SHIFT:.0%}",
+                "drift (Spearman rho vs order)",
+            ],
+            tablefmt="github",
+        )
+    )
     lines += ["", "## Time per run (s)", ""]
-    lines.append(tabulate([[side, key, v["median"], v["min"], v["max"]] for side, t in extra["timings"].items()
-                           for key, v in t.items()], ["side", "phase", "median", "min", "max"], tablefmt="github"))
+    lines.append(
+        tabulate(
+            [
+                [side, key, v["median"], v["min"], v["max"]]
+                for side, t in extra["timings"].items()
+                for key, v in t.items()
+            ],
+            ["side", "phase", "median", "min", "max"],
+            tablefmt="github",
+        )
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -156,19 +238,43 @@ def run_analyze(ns: argparse.Namespace) -> int:
     pools_dir = Path(ns.pools)
     pools = json.loads((pools_dir / "pools.json").read_text())
     # a run that failed, was interrupted or left no result (killed before it wrote one) is reported, never pooled
-    all_runs = {side: [ScenarioResult.load(d / "result.json") if (d / "result.json").is_file() else None
-                       for d in sorted((pools_dir / side).glob("*/"))] for side in ("a", "b")}
+    all_runs = {
+        side: [
+            ScenarioResult.load(d / "result.json") if (d / "result.json").is_file() else None
+            for d in sorted((pools_dir / side).glob("*/"))
+        ]
+        for side in ("a", "b")
+    }
     failed = {side: sum(r is None or r.verdict != Verdict.PASS for r in runs) for side, runs in all_runs.items()}
-    made = power_stats.sequence({side: [r for r in runs if r and r.verdict == Verdict.PASS]
-                                 for side, runs in all_runs.items()})
+    made = power_stats.sequence(
+        {side: [r for r in runs if r and r.verdict == Verdict.PASS] for side, runs in all_runs.items()}
+    )
     props = made[0].result.properties if made else {}
-    b = " + ".join(filter(None, [f"args:{pools['b_args']}" if pools.get("b_args") else "",
-                                 f"inject:{pools['b_inject']}" if pools.get("b_inject") else ""]))
-    meta = {"a": sum(r.side == "a" for r in made), "b_runs": sum(r.side == "b" for r in made), "b": b,
-            "failed": failed, "device": ns.device or props.get("version.gpu", "?"),
-            "sglang": props.get("version.sglang", "?")}
-    rows, extra = power_stats.analyze(made, b, meta["device"], meta["sglang"],
-                                      props.get("axis.model") or pools["scenario"].split(".")[0], draws=ns.draws)
+    b = " + ".join(
+        filter(
+            None,
+            [
+                f"args:{pools['b_args']}" if pools.get("b_args") else "",
+                f"inject:{pools['b_inject']}" if pools.get("b_inject") else "",
+            ],
+        )
+    )
+    meta = {
+        "a": sum(r.side == "a" for r in made),
+        "b_runs": sum(r.side == "b" for r in made),
+        "b": b,
+        "failed": failed,
+        "device": ns.device or props.get("version.gpu", "?"),
+        "sglang": props.get("version.sglang", "?"),
+    }
+    rows, extra = power_stats.analyze(
+        made,
+        b,
+        meta["device"],
+        meta["sglang"],
+        props.get("axis.model") or pools["scenario"].split(".")[0],
+        draws=ns.draws,
+    )
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "power.json").write_text(json.dumps(rows, indent=1) + "\n")
@@ -185,8 +291,12 @@ def main(argv: list[str]) -> int:
     pools = sub.add_parser("pools")
     pools.add_argument("--matrix", required=True)
     pools.add_argument("-k", required=True)
-    pools.add_argument("--runs", type=int, required=True,
-                       help="runs to add, each on the side the ABBA order gives next (it goes on across calls)")
+    pools.add_argument(
+        "--runs",
+        type=int,
+        required=True,
+        help="runs to add, each on the side the ABBA order gives next (it goes on across calls)",
+    )
     pools.add_argument("--sglang", help="run against this sglang version (default: the matrix's)")
     pools.add_argument("--steps", type=int, help="steps a run (default: the scenario's); its warm-up steps stay")
     pools.add_argument("--b-args")

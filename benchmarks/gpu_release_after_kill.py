@@ -25,6 +25,7 @@ from harness.run import gpus
 class Holder:
     def hold(self, mib: int) -> int:
         import torch
+
         self.block = torch.empty(mib * 2**20, dtype=torch.uint8, device="cuda")
         torch.cuda.synchronize()
         return os.getpid()
@@ -45,8 +46,7 @@ def trial(mib: int, limit_s: float = 60.0) -> dict:
         if returned_s is None and not gpus.grown(base, gpus.memory_used_mib([0])):
             returned_s = now
         time.sleep(0.05)
-    return {"base_mib": base[0], "held_mib": held[0], "pid": pid, "process_gone_s": gone_s,
-            "memory_back_s": returned_s}
+    return {"base_mib": base[0], "held_mib": held[0], "pid": pid, "process_gone_s": gone_s, "memory_back_s": returned_s}
 
 
 def main(argv: list[str]) -> int:

@@ -45,6 +45,7 @@ def start_standalone(launch: dict):
     """The runner's engine argv/env on a fresh port."""
     from harness.runner.engines.process import EngineProcess
     from harness.runner.host import free_port
+
     argv = list(launch["argv"])
     port = free_port()
     argv[argv.index("--port") + 1] = str(port)
@@ -59,6 +60,7 @@ def standalone_rollout(url: str, scn: dict, steps: int, cycle: bool) -> list[flo
     """The runner's prompts per step by plain HTTP: tokens/s per step. `cycle`: release and resume all memory
     before each rollout, as the colocated loop does (the memory saver's cost without the runner)."""
     from harness.runner.loop import Run
+
     run, batch = Run(scn), scn["settings"]["batch"]
     vocab = int(scn["model"]["config"]["vocab_size"])
     rates = []
@@ -68,16 +70,21 @@ def standalone_rollout(url: str, scn: dict, steps: int, cycle: bool) -> list[flo
             post(url, "/release_memory_occupation", {"tags": None})
             post(url, "/resume_memory_occupation", {"tags": None})
         prompts, _ = run.prompts(step, vocab)
-        params = {"max_new_tokens": batch["max_new_tokens"], "temperature": 1.0, "ignore_eos": True,
-                  "sampling_seed": 7 * step}
+        params = {
+            "max_new_tokens": batch["max_new_tokens"],
+            "temperature": 1.0,
+            "ignore_eos": True,
+            "sampling_seed": 7 * step,
+        }
         t = time.perf_counter()
         outs = post(url, "/generate", {"input_ids": prompts, "sampling_params": params, "return_logprob": True})
         rates.append(sum(len(o["output_ids"]) for o in outs) / (time.perf_counter() - t))
     return rates
 
 
-def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool,
-              cycle: dict | None = None) -> tuple[list[float], int]:
+def bare_sync(
+    url: str, model_path: str, repeats: int, empty_cache: bool, cycle: dict | None = None
+) -> tuple[list[float], int]:
     """Seconds per full sync over sglang's own bucket + serializer, and the bytes sent; with `empty_cache`, the
     caching allocator gives its blocks back between syncs (untimed); with `cycle` (the scenario), each sync sits in
     the colocated loop's cycle: a rollout, release of all memory and resume of the weights before it, resume of
@@ -88,14 +95,17 @@ def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool,
     from sglang.srt.utils.patch_torch import monkey_patch_torch_reductions
 
     from harness.runner.weight_sync import chunks
+
     try:
         from sglang.srt.weight_sync.tensor_bucket import FlattenedTensorBucket
     except ImportError:
         from sglang.srt.model_executor.model_runner import FlattenedTensorBucket
     monkey_patch_torch_reductions()
-    named = [(n, t.to("cuda", torch.bfloat16)) for n, t in load_file(str(Path(model_path) / "model.safetensors")).items()]
+    named = [
+        (n, t.to("cuda", torch.bfloat16)) for n, t in load_file(str(Path(model_path) / "model.safetensors")).items()
+    ]
     total = sum(t.numel() * t.element_size() for _, t in named)
-    groups = chunks(named, BUCKET)      # the same 512 MiB grouping; everything after it is sglang's own
+    groups = chunks(named, BUCKET)  # the same 512 MiB grouping; everything after it is sglang's own
     seconds = []
     for _ in range(repeats):
         if cycle is not None:
@@ -108,10 +118,17 @@ def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool,
         for i, group in enumerate(groups):
             bucket = FlattenedTensorBucket(named_tensors=group)
             payload = MultiprocessingSerializer.serialize(
-                {"flattened_tensor": bucket.get_flattened_tensor(), "metadata": bucket.get_metadata()}, output_str=True)
-            reply = post(url, "/update_weights_from_tensor", {"serialized_named_tensors": [payload],
-                                                             "load_format": "flattened_bucket",
-                                                             "flush_cache": i == len(groups) - 1})
+                {"flattened_tensor": bucket.get_flattened_tensor(), "metadata": bucket.get_metadata()}, output_str=True
+            )
+            reply = post(
+                url,
+                "/update_weights_from_tensor",
+                {
+                    "serialized_named_tensors": [payload],
+                    "load_format": "flattened_bucket",
+                    "flush_cache": i == len(groups) - 1,
+                },
+            )
             assert reply.get("success"), reply
         seconds.append(time.perf_counter() - start)
         if cycle is not None:
@@ -123,6 +140,7 @@ def bare_sync(url: str, model_path: str, repeats: int, empty_cache: bool,
 
 def d2d_copy_gbps(repeats: int = 20) -> float:
     import torch
+
     src = torch.empty(2**30, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
     dst.copy_(src)
@@ -137,16 +155,29 @@ def d2d_copy_gbps(repeats: int = 20) -> float:
 def draw(figures: dict, out: Path) -> None:
     """rollout.png and sync.png: each arm's median with its min..max over the steps (arms a run lacks stay empty)."""
     from harness.report import plots
+
     rt, ws = figures["rollout_tokens_per_s"], figures["weight_sync"]
-    plots.metric_series(["runner", "standalone", "standalone, release+resume"],
-                        {"tokens/s": [rt["runner"], rt["standalone"], rt["standalone_release_resume"]]},
-                        out / "rollout.png", f"rollout tokens/s ({figures['gpu']})", "tokens/s")
-    arms = (("bytes", "runner_s"), ("bare_bytes", "bare_s"), ("bare_bytes", "bare_empty_cache_s"),
-            ("bare_bytes", "bare_in_cycle_s"))
+    plots.metric_series(
+        ["runner", "standalone", "standalone, release+resume"],
+        {"tokens/s": [rt["runner"], rt["standalone"], rt["standalone_release_resume"]]},
+        out / "rollout.png",
+        f"rollout tokens/s ({figures['gpu']})",
+        "tokens/s",
+    )
+    arms = (
+        ("bytes", "runner_s"),
+        ("bare_bytes", "bare_s"),
+        ("bare_bytes", "bare_empty_cache_s"),
+        ("bare_bytes", "bare_in_cycle_s"),
+    )
     gbps = [[ws[size] / s / 1e9 for s in ws.get(seconds, [])] for size, seconds in arms]
-    plots.metric_series(["runner", "bare sglang", "bare, empty_cache between", "bare, in the colocated cycle"],
-                        {"GB/s": gbps}, out / "sync.png",
-                        f"colocated weight sync GB/s, {ws['bytes'] / 1e9:.2f} GB ({figures['gpu']})", "GB/s")
+    plots.metric_series(
+        ["runner", "bare sglang", "bare, empty_cache between", "bare, in the colocated cycle"],
+        {"GB/s": gbps},
+        out / "sync.png",
+        f"colocated weight sync GB/s, {ws['bytes'] / 1e9:.2f} GB ({figures['gpu']})",
+        "GB/s",
+    )
 
 
 def main() -> None:
@@ -171,15 +202,23 @@ def main() -> None:
     events = [json.loads(line) for line in (run_dir / "events.jsonl").open()]
     launch = next(e for e in events if e["event"] == "engine_launch")
     versions = next((e["versions"] for e in events if e["event"] == "environment"), {})
-    runner_tps = res.metrics["rollout_tokens_per_s"][1:]          # step 1 is cold: the standalone's warm-up
+    runner_tps = res.metrics["rollout_tokens_per_s"][1:]  # step 1 is cold: the standalone's warm-up
     runner_sync = res.metrics["weight_sync_s"]
     sync_bytes = res.metrics["weight_sync_bytes"][-1]
     model_path = launch["argv"][launch["argv"].index("--model-path") + 1]
-    (out / "runner.json").write_text(json.dumps({"rollout_tokens_per_s": runner_tps, "weight_sync_s": runner_sync,
-                                                 "weight_sync_bytes": sync_bytes, "versions": versions}))
+    (out / "runner.json").write_text(
+        json.dumps(
+            {
+                "rollout_tokens_per_s": runner_tps,
+                "weight_sync_s": runner_sync,
+                "weight_sync_bytes": sync_bytes,
+                "versions": versions,
+            }
+        )
+    )
     engine, url = start_standalone(launch)
     try:
-        bare_tps = standalone_rollout(url, scn, len(runner_tps) + 1, cycle=False)[1:]     # the first: warm-up
+        bare_tps = standalone_rollout(url, scn, len(runner_tps) + 1, cycle=False)[1:]  # the first: warm-up
         cycled_tps = standalone_rollout(url, scn, len(runner_tps), cycle=True)
         bare_s, bare_bytes = bare_sync(url, model_path, args.repeats, empty_cache=False)
         fresh_s, _ = bare_sync(url, model_path, args.repeats, empty_cache=True)
@@ -192,38 +231,92 @@ def main() -> None:
     fresh_gbps = bare_bytes / med(fresh_s) / 1e9
     cycle_gbps = bare_bytes / med(cycle_s) / 1e9
     figures = {
-        "scenario": scn_obj.id, "verdict": res.verdict.value, "gpu": versions.get("gpu"), "versions": versions,
-        "rollout_tokens_per_s": {"runner": runner_tps, "standalone": bare_tps, "standalone_release_resume": cycled_tps,
-                                 "ratio_of_medians": med(runner_tps) / med(bare_tps),
-                                 "ratio_to_release_resume": med(runner_tps) / med(cycled_tps), "target": 0.98},
-        "weight_sync": {"bytes": sync_bytes, "bare_bytes": bare_bytes, "runner_s": runner_sync, "bare_s": bare_s,
-                        "bare_empty_cache_s": fresh_s, "bare_empty_cache_gbps": fresh_gbps,
-                        "bare_in_cycle_s": cycle_s, "bare_in_cycle_gbps": cycle_gbps,
-                        "ratio_to_in_cycle": runner_gbps / cycle_gbps,
-                        "runner_gbps": runner_gbps, "bare_gbps": bare_gbps, "ratio": runner_gbps / bare_gbps,
-                        "ratio_to_empty_cache": runner_gbps / fresh_gbps,
-                        "target": 0.9, "d2d_copy_gbps": d2d, "runner_fraction_of_d2d": runner_gbps / d2d,
-                        "bare_fraction_of_d2d": bare_gbps / d2d}}
+        "scenario": scn_obj.id,
+        "verdict": res.verdict.value,
+        "gpu": versions.get("gpu"),
+        "versions": versions,
+        "rollout_tokens_per_s": {
+            "runner": runner_tps,
+            "standalone": bare_tps,
+            "standalone_release_resume": cycled_tps,
+            "ratio_of_medians": med(runner_tps) / med(bare_tps),
+            "ratio_to_release_resume": med(runner_tps) / med(cycled_tps),
+            "target": 0.98,
+        },
+        "weight_sync": {
+            "bytes": sync_bytes,
+            "bare_bytes": bare_bytes,
+            "runner_s": runner_sync,
+            "bare_s": bare_s,
+            "bare_empty_cache_s": fresh_s,
+            "bare_empty_cache_gbps": fresh_gbps,
+            "bare_in_cycle_s": cycle_s,
+            "bare_in_cycle_gbps": cycle_gbps,
+            "ratio_to_in_cycle": runner_gbps / cycle_gbps,
+            "runner_gbps": runner_gbps,
+            "bare_gbps": bare_gbps,
+            "ratio": runner_gbps / bare_gbps,
+            "ratio_to_empty_cache": runner_gbps / fresh_gbps,
+            "target": 0.9,
+            "d2d_copy_gbps": d2d,
+            "runner_fraction_of_d2d": runner_gbps / d2d,
+            "bare_fraction_of_d2d": bare_gbps / d2d,
+        },
+    }
     (out / "bench.json").write_text(json.dumps(figures, indent=1))
     ws = figures["weight_sync"]
     rt = figures["rollout_tokens_per_s"]
-    rows = [["rollout tokens/s (median of steps)", f"{med(runner_tps):.0f}", f"{med(bare_tps):.0f}",
-             f"{rt['ratio_of_medians']:.3f}", ">= 0.98"],
-            ["  bare with release/resume before each rollout", "", f"{med(cycled_tps):.0f}",
-             f"{rt['ratio_to_release_resume']:.3f}", ""],
-            [f"weight sync GB/s ({sync_bytes / 1e9:.2f} GB)", f"{runner_gbps:.2f}", f"{bare_gbps:.2f}",
-             f"{ws['ratio']:.3f}", ">= 0.9"],
-            ["  bare with empty_cache between syncs", "", f"{fresh_gbps:.2f}", f"{ws['ratio_to_empty_cache']:.3f}", ""],
-            ["  bare in the colocated cycle (rollout, release, resume weights)", "", f"{cycle_gbps:.2f}",
-             f"{ws['ratio_to_in_cycle']:.3f}", ""],
-            ["  as a fraction of D2D copy", f"{ws['runner_fraction_of_d2d']:.3f}", f"{ws['bare_fraction_of_d2d']:.3f}",
-             "", f"D2D copy {d2d:.0f} GB/s"]]
-    text = "\n".join([f"# GPU benchmark: runner vs bare sglang ({figures['gpu']})", "",
-                      f"scenario `{scn_obj.id}` ({res.verdict.value}); {time.strftime('%Y-%m-%d %H:%M')}", "",
-                      tabulate(rows, headers=["", "runner", "bare sglang", "ratio", "target"], tablefmt="github"), ""])
+    rows = [
+        [
+            "rollout tokens/s (median of steps)",
+            f"{med(runner_tps):.0f}",
+            f"{med(bare_tps):.0f}",
+            f"{rt['ratio_of_medians']:.3f}",
+            ">= 0.98",
+        ],
+        [
+            "  bare with release/resume before each rollout",
+            "",
+            f"{med(cycled_tps):.0f}",
+            f"{rt['ratio_to_release_resume']:.3f}",
+            "",
+        ],
+        [
+            f"weight sync GB/s ({sync_bytes / 1e9:.2f} GB)",
+            f"{runner_gbps:.2f}",
+            f"{bare_gbps:.2f}",
+            f"{ws['ratio']:.3f}",
+            ">= 0.9",
+        ],
+        ["  bare with empty_cache between syncs", "", f"{fresh_gbps:.2f}", f"{ws['ratio_to_empty_cache']:.3f}", ""],
+        [
+            "  bare in the colocated cycle (rollout, release, resume weights)",
+            "",
+            f"{cycle_gbps:.2f}",
+            f"{ws['ratio_to_in_cycle']:.3f}",
+            "",
+        ],
+        [
+            "  as a fraction of D2D copy",
+            f"{ws['runner_fraction_of_d2d']:.3f}",
+            f"{ws['bare_fraction_of_d2d']:.3f}",
+            "",
+            f"D2D copy {d2d:.0f} GB/s",
+        ],
+    ]
+    text = "\n".join(
+        [
+            f"# GPU benchmark: runner vs bare sglang ({figures['gpu']})",
+            "",
+            f"scenario `{scn_obj.id}` ({res.verdict.value}); {time.strftime('%Y-%m-%d %H:%M')}",
+            "",
+            tabulate(rows, headers=["", "runner", "bare sglang", "ratio", "target"], tablefmt="github"),
+            "",
+        ]
+    )
     (out / "bench.md").write_text(text)
     print(text)
-    draw(figures, out)        # last: a plotting failure loses no figure
+    draw(figures, out)  # last: a plotting failure loses no figure
 
 
 if __name__ == "__main__":

@@ -20,11 +20,11 @@ from harness.judge import metrics, stats
 from harness.judge.result import ScenarioResult
 from harness.matrix import defaults
 
-PAIRS = (3, 5)                         # runs a side of the decisions drawn (issue 29: detection at <= 5 a side)
-SHIFT = 0.05                           # the change to catch
+PAIRS = (3, 5)  # runs a side of the decisions drawn (issue 29: detection at <= 5 a side)
+SHIFT = 0.05  # the change to catch
 DRAWS = 2000
 POWER = 0.95
-RUN_ID = re.compile(r"\.([ab])-(\d+)$")   # `pools` names each run <scenario>.<side>-<sequence number>
+RUN_ID = re.compile(r"\.([ab])-(\d+)$")  # `pools` names each run <scenario>.<side>-<sequence number>
 
 
 class Run(NamedTuple):
@@ -69,34 +69,46 @@ def decide(gate: dict, name: str, chosen: list[tuple[Run, Run]], shift: float = 
     """One --ab decision on these pairs (the second of each made `shift` worse)."""
     worse = 1 - shift if "max_drop" in gate else 1 + shift
     per_a = metrics.per_run_values([x.result.metrics for x, _ in chosen], {name: gate})
-    per_b = metrics.per_run_values([{name: [v * worse for v in y.result.metrics[name]]} for _, y in chosen],
-                                   {name: gate})
+    per_b = metrics.per_run_values(
+        [{name: [v * worse for v in y.result.metrics[name]]} for _, y in chosen], {name: gate}
+    )
     probes = stats.finite([_probe(run) for pair in chosen for run in pair])
     (judged,) = metrics.evaluate({name: gate}, per_b, per_a, paired=True, probe_cv=max(probes) if probes else None)
     return judged.status
 
 
-def rates(gate: dict, name: str, pool: list[tuple[Run, Run]], k: int, rng: random.Random, draws: int = DRAWS,
-          shift: float = 0.0) -> dict | None:
+def rates(
+    gate: dict,
+    name: str,
+    pool: list[tuple[Run, Run]],
+    k: int,
+    rng: random.Random,
+    draws: int = DRAWS,
+    shift: float = 0.0,
+) -> dict | None:
     """Shares of `draws` decisions on k pairs drawn without replacement: regressed, inconclusive (None: fewer pairs
     than k). `distinct` says how many different draws the pool allows."""
     usable = [p for p in pool if p[0].result.metrics.get(name) and p[1].result.metrics.get(name)]
     if k > len(usable):
         return None
     seen = [decide(gate, name, rng.sample(usable, k), shift) for _ in range(draws)]
-    return {"regressed": round(seen.count(metrics.GateStatus.FAIL) / draws, 4),
-            "inconclusive": round(seen.count(metrics.GateStatus.INCONCLUSIVE) / draws, 4),
-            "distinct": math.comb(len(usable), k)}
+    return {
+        "regressed": round(seen.count(metrics.GateStatus.FAIL) / draws, 4),
+        "inconclusive": round(seen.count(metrics.GateStatus.INCONCLUSIVE) / draws, 4),
+        "distinct": math.comb(len(usable), k),
+    }
 
 
 def log_ratios(pool: list[tuple[Run, Run]], name: str) -> list[float]:
     """log(second / first) of each pair's run medians."""
-    return [math.log(statistics.median(y.result.metrics[name]) / statistics.median(x.result.metrics[name]))
-            for x, y in pool if x.result.metrics.get(name) and y.result.metrics.get(name)]
+    return [
+        math.log(statistics.median(y.result.metrics[name]) / statistics.median(x.result.metrics[name]))
+        for x, y in pool
+        if x.result.metrics.get(name) and y.result.metrics.get(name)
+    ]
 
 
-def parametric(gate: dict, spread: float, k: int, rng: random.Random, draws: int = DRAWS,
-               shift: float = 0.0) -> float:
+def parametric(gate: dict, spread: float, k: int, rng: random.Random, draws: int = DRAWS, shift: float = 0.0) -> float:
     """Share of decisions on k pairs whose log ratios are normal with sd `spread` around log(1 -/+ shift), without
     the host probe: what the measured spread allows, free of which few pairs the pools happen to hold."""
     centre = math.log(1 - shift if "max_drop" in gate else 1 + shift)
@@ -116,23 +128,30 @@ def pairs_needed(spread: float, effect: float = SHIFT, alpha: float = metrics.DE
     return max(math.ceil(n), metrics.MIN_RUNS_FOR_SPREAD)
 
 
-def change_interval(changed: list[tuple[Run, Run]], name: str, rng: random.Random,
-                    draws: int = DRAWS) -> tuple[float, float, float]:
+def change_interval(
+    changed: list[tuple[Run, Run]], name: str, rng: random.Random, draws: int = DRAWS
+) -> tuple[float, float, float]:
     """B's change over A (exp of the mean log ratio of the A/B pairs) and its 90% bootstrap interval (pairs drawn
     with replacement)."""
     logs = log_ratios(changed, name)
     found = sorted(statistics.fmean(rng.choices(logs, k=len(logs))) for _ in range(draws))
-    return tuple(round(math.expm1(x), 4) for x in (statistics.fmean(logs), found[int(0.05 * draws)],
-                                                  found[int(0.95 * draws) - 1]))
+    return tuple(
+        round(math.expm1(x), 4)
+        for x in (statistics.fmean(logs), found[int(0.05 * draws)], found[int(0.95 * draws) - 1])
+    )
 
 
 def drift(made: list[Run], name: str) -> dict:
     """Spearman's rho of each side's per-run medians against the sequence: a host drifting while the pools grew."""
     from scipy.stats import spearmanr
+
     out = {}
     for side in "ab":
-        got = [(run.number, statistics.median(run.result.metrics[name])) for run in made
-               if run.side == side and run.result.metrics.get(name)]
+        got = [
+            (run.number, statistics.median(run.result.metrics[name]))
+            for run in made
+            if run.side == side and run.result.metrics.get(name)
+        ]
         if len(got) >= 3:
             rho, p = spearmanr(*zip(*got))
             out[side] = {"rho": round(float(rho), 3), "p": round(float(p), 4)}
@@ -144,8 +163,9 @@ def _median_of(runs: list[Run], name: str) -> float | None:
     return round(statistics.median(found), 4) if found else None
 
 
-def analyze(made: list[Run], b_label: str, device: str, sglang: str, model: str, seed: int = 0,
-            draws: int = DRAWS) -> tuple[list[dict], dict]:
+def analyze(
+    made: list[Run], b_label: str, device: str, sglang: str, model: str, seed: int = 0, draws: int = DRAWS
+) -> tuple[list[dict], dict]:
     """power.json rows (one per gated metric x pairs drawn, defaults.yaml's `ab:` gates) and the rest."""
     rng = random.Random(seed)
     changed, unchanged = pairs(made)
@@ -158,28 +178,51 @@ def analyze(made: list[Run], b_label: str, device: str, sglang: str, model: str,
         spread = stats.sd(same)
         per_a = [statistics.median(r.result.metrics[name]) for r in a_runs if r.result.metrics.get(name)]
         change = change_interval(changed, name, random.Random(seed), draws)
-        extra["metrics"][name] = {"per_run_cv": round(stats.cv(per_a) or 0.0, 4), "pair_spread": round(spread, 4),
-                                  "b_vs_a": change, "pairs_needed": pairs_needed(spread),
-                                  "drift": drift(made, name)}
+        extra["metrics"][name] = {
+            "per_run_cv": round(stats.cv(per_a) or 0.0, 4),
+            "pair_spread": round(spread, 4),
+            "b_vs_a": change,
+            "pairs_needed": pairs_needed(spread),
+            "drift": drift(made, name),
+        }
         for k in PAIRS:
             detected, alarms = rates(gate, name, changed, k, rng, draws), rates(gate, name, unchanged, k, rng, draws)
             shifted = rates(gate, name, unchanged, k, rng, draws, SHIFT)
-            rows.append({"metric": name, "effect": SHIFT, "b": b_label, "runs_per_side": k, "gate": gate,
-                         "decisions": draws, "detected": detected and detected["regressed"],
-                         "inconclusive": detected and detected["inconclusive"],
-                         "false_alarms": alarms and alarms["regressed"],
-                         "exact_shift_detected": shifted and shifted["regressed"],
-                         "parametric_detected": parametric(gate, spread, k, rng, draws, SHIFT),
-                         "parametric_false_alarms": parametric(gate, spread, k, rng, draws),
-                         "distinct_draws": {"ab": detected and detected["distinct"],
-                                            "unchanged": alarms and alarms["distinct"]},
-                         "measured_change": change[0], "per_run_cv": extra["metrics"][name]["per_run_cv"],
-                         "pair_spread": round(spread, 4), "device": device, "sglang": sglang, "model": model,
-                         "pairs": len(changed), "unchanged_pairs": len(unchanged)})
-    extra["host"] = {"probe_cv": _median_of_probe(made), "engine_gpu_busy": _median_of(a_runs, "engine_gpu_busy"),
-                     "weight_sync_copy_fraction": _median_of(a_runs, "weight_sync_copy_fraction"),
-                     "device_copy_gbps": _median_of(a_runs, "device_copy_gbps"),
-                     "weight_sync_gbps": _median_of(a_runs, "weight_sync_gbps")}
+            rows.append(
+                {
+                    "metric": name,
+                    "effect": SHIFT,
+                    "b": b_label,
+                    "runs_per_side": k,
+                    "gate": gate,
+                    "decisions": draws,
+                    "detected": detected and detected["regressed"],
+                    "inconclusive": detected and detected["inconclusive"],
+                    "false_alarms": alarms and alarms["regressed"],
+                    "exact_shift_detected": shifted and shifted["regressed"],
+                    "parametric_detected": parametric(gate, spread, k, rng, draws, SHIFT),
+                    "parametric_false_alarms": parametric(gate, spread, k, rng, draws),
+                    "distinct_draws": {
+                        "ab": detected and detected["distinct"],
+                        "unchanged": alarms and alarms["distinct"],
+                    },
+                    "measured_change": change[0],
+                    "per_run_cv": extra["metrics"][name]["per_run_cv"],
+                    "pair_spread": round(spread, 4),
+                    "device": device,
+                    "sglang": sglang,
+                    "model": model,
+                    "pairs": len(changed),
+                    "unchanged_pairs": len(unchanged),
+                }
+            )
+    extra["host"] = {
+        "probe_cv": _median_of_probe(made),
+        "engine_gpu_busy": _median_of(a_runs, "engine_gpu_busy"),
+        "weight_sync_copy_fraction": _median_of(a_runs, "weight_sync_copy_fraction"),
+        "device_copy_gbps": _median_of(a_runs, "device_copy_gbps"),
+        "weight_sync_gbps": _median_of(a_runs, "weight_sync_gbps"),
+    }
     extra["timings"] = {side: _timing_summary([r.result for r in made if r.side == side]) for side in "ab"}
     return rows, extra
 
@@ -194,6 +237,9 @@ def _timing_summary(runs: list[ScenarioResult]) -> dict[str, dict[str, float]]:
     for key in ("engine_start_s", "first_step_s", "total_s"):
         vals = [r.timings[key] for r in runs if key in (r.timings or {})]
         if vals:
-            out[key] = {"median": round(statistics.median(vals), 1), "min": round(min(vals), 1),
-                        "max": round(max(vals), 1)}
+            out[key] = {
+                "median": round(statistics.median(vals), 1),
+                "min": round(min(vals), 1),
+                "max": round(max(vals), 1),
+            }
     return out

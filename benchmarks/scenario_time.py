@@ -27,14 +27,20 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", required=True, type=Path)
     ns = p.parse_args(argv)
     results = [r for r in collect(ns.runs) if r.timings]
-    rows = [[r.scenario_id, r.verdict.value, *[round(r.timings[k], 1) if k in r.timings else "" for k, _ in PHASES]]
-            for r in results]
+    rows = [
+        [r.scenario_id, r.verdict.value, *[round(r.timings[k], 1) if k in r.timings else "" for k, _ in PHASES]]
+        for r in results
+    ]
     ns.out.mkdir(parents=True, exist_ok=True)
     table = tabulate(rows, ["scenario", "verdict", *[label + " (s)" for _, label in PHASES]], tablefmt="github")
     (ns.out / "scenario-time.md").write_text(f"# Time per scenario (seconds from the runner's start)\n\n{table}\n")
-    plots.metric_series([r.scenario_id for r in results],
-                        {label: [[r.timings[k]] if k in r.timings else [] for r in results] for k, label in PHASES},
-                        ns.out / "scenario-time.png", "time per scenario", "s")
+    plots.metric_series(
+        [r.scenario_id for r in results],
+        {label: [[r.timings[k]] if k in r.timings else [] for r in results] for k, label in PHASES},
+        ns.out / "scenario-time.png",
+        "time per scenario",
+        "s",
+    )
     print(table)
     return 0
 

@@ -36,17 +36,37 @@ def main() -> None:
         sess.results.append(res)
         sess.write_reports()
         wall = time.monotonic() - t
-        events = {e["event"]: e["t"] for e in map(json.loads, (run_dir / s.id / "events.jsonl").open())
-                  if e["event"] in ("runner_start", "placement")}
-        rows.append([s.id, res.verdict.value, f"{wall:.1f}", f"{res.duration_s:.1f}",
-                     f"{events.get('placement', 0) - events.get('runner_start', 0):.1f}", f"{wall - res.duration_s:.2f}"])
+        events = {
+            e["event"]: e["t"]
+            for e in map(json.loads, (run_dir / s.id / "events.jsonl").open())
+            if e["event"] in ("runner_start", "placement")
+        }
+        rows.append(
+            [
+                s.id,
+                res.verdict.value,
+                f"{wall:.1f}",
+                f"{res.duration_s:.1f}",
+                f"{events.get('placement', 0) - events.get('runner_start', 0):.1f}",
+                f"{wall - res.duration_s:.2f}",
+            ]
+        )
     total = time.monotonic() - start
-    text = "\n".join([
-        "# CPU smoke matrix timing", "",
-        f"date: {time.strftime('%Y-%m-%d %H:%M')}; host: {os.cpu_count()} cores; total wall: {total:.0f}s for "
-        f"{len(scenarios)} scenarios (target: 180 s on 2 cores)", "",
-        tabulate(rows, headers=["scenario", "verdict", "wall s", "runner s", "ray start s", "harness overhead s"],
-                 tablefmt="github"), ""])
+    text = "\n".join(
+        [
+            "# CPU smoke matrix timing",
+            "",
+            f"date: {time.strftime('%Y-%m-%d %H:%M')}; host: {os.cpu_count()} cores; total wall: {total:.0f}s for "
+            f"{len(scenarios)} scenarios (target: 180 s on 2 cores)",
+            "",
+            tabulate(
+                rows,
+                headers=["scenario", "verdict", "wall s", "runner s", "ray start s", "harness overhead s"],
+                tablefmt="github",
+            ),
+            "",
+        ]
+    )
     Path(args.out).write_text(text)
     print(text)
 

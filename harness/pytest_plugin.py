@@ -27,7 +27,8 @@ _RUN_ID = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from harness.run import selection     # the same table `colobench run` registers
+    from harness.run import selection  # the same table `colobench run` registers
+
     group = parser.getgroup("colobench", "colobench scenario matrix")
     selection.add_to(group.addoption, selection.SELECT)
     selection.add_to(group.addoption, selection.RUN)
@@ -39,12 +40,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_VERDICTS] = []
     if getattr(config, "workerinput", None) is None:
         from harness.run import selection
+
         selection.warn_deprecated(list(config.invocation_params.args))
 
 
 def _default_targets(config: pytest.Config) -> list[Path]:
     """Without --matrix: ./matrix/ of the repository pytest runs in, else colobench's built-in matrices."""
     from harness import resources
+
     own = Path(config.rootpath) / "matrix"
     return [own if own.is_dir() and any(own.glob("*.yaml")) else resources.builtin_matrices()]
 
@@ -53,10 +56,12 @@ def _matrix(config: pytest.Config, targets: list[str] | None):
     """The selected matrices, validated; bad input is a one-line usage error, as xdist does."""
     from harness.errors import ColobenchError
     from harness.run import selection
+
     opt = config.option
     try:
-        return selection.select(targets, opt.models, opt.sglang, None, opt.gpus, None, opt.reports_dir,
-                                _default_targets(config))
+        return selection.select(
+            targets, opt.models, opt.sglang, None, opt.gpus, None, opt.reports_dir, _default_targets(config)
+        )
     except ColobenchError as exc:
         raise pytest.UsageError(f"colobench: {exc}") from None
 
@@ -83,6 +88,7 @@ def pytest_collection(session: pytest.Session) -> None:
 
 def _items(parent: pytest.Collector, scenarios: list):
     from harness.run import gpus
+
     visible = len(gpus.visible_gpus())
     for s in scenarios:
         item = ScenarioItem.from_parent(parent, name=s.id, scenario=s)
@@ -130,15 +136,19 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         from harness.judge.verdict import Verdict
+
         sess = self.config.stash[_SESSION]
         try:
             result = sess.run_one(self.scenario)
         except KeyboardInterrupt:
-            rest = [i.scenario for i in self.session.items[self.session.items.index(self):] if isinstance(i, ScenarioItem)]
+            rest = [
+                i.scenario for i in self.session.items[self.session.items.index(self) :] if isinstance(i, ScenarioItem)
+            ]
             sess.interrupted(rest, 0)
             raise
         self.user_properties += [("verdict", result.verdict.value), ("run_dir", result.run_dir)] + [
-            (f"metric.{k}", ",".join(f"{x:.6g}" for x in v)) for k, v in result.metrics.items()]
+            (f"metric.{k}", ",".join(f"{x:.6g}" for x in v)) for k, v in result.metrics.items()
+        ]
         self.config.stash[_VERDICTS].append((self.scenario.id, result.verdict.value, result.reason))
         if result.verdict == Verdict.SKIPPED:
             pytest.skip(result.reason)
@@ -164,7 +174,11 @@ class ScenarioFailed(Exception):
 
 
 def pytest_collect_file(file_path: Path, parent):
-    if file_path.suffix == ".py" and file_path.name.startswith("test_") and "COLOBENCH_MATRIX = True" in file_path.read_text():
+    if (
+        file_path.suffix == ".py"
+        and file_path.name.startswith("test_")
+        and "COLOBENCH_MATRIX = True" in file_path.read_text()
+    ):
         return SuiteFile.from_parent(parent, path=file_path)
     if file_path.suffix == ".yaml" and _is_matrix(file_path, parent.config):
         return MatrixFile.from_parent(parent, path=file_path)
@@ -189,10 +203,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
         return
     from harness.errors import ColobenchError
     from harness.run import selection
+
     scenarios = [i.scenario for i in items if isinstance(i, ScenarioItem)]
     try:
-        keep = {s.id for s in selection.pick(scenarios, spec,
-                                             selection.past_durations(Path(config.option.reports_dir), scenarios))}
+        keep = {
+            s.id
+            for s in selection.pick(
+                scenarios, spec, selection.past_durations(Path(config.option.reports_dir), scenarios)
+            )
+        }
     except ColobenchError as exc:
         raise pytest.UsageError(f"colobench: {exc}") from None
     dropped = [i for i in items if isinstance(i, ScenarioItem) and i.scenario.id not in keep]
@@ -207,6 +226,7 @@ def _run_id(config: pytest.Config) -> str:
         return worker_input["colobench_run_id"]
     if _RUN_ID not in config.stash:
         from harness.run import session
+
         config.stash[_RUN_ID] = os.environ.get("COLOBENCH_RUN_ID") or session.new_run_id()
     return config.stash[_RUN_ID]
 
@@ -224,14 +244,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from harness.cli import interrupt_on_sigterm
     from harness.errors import ColobenchError
     from harness.run import session as sess
+
     config = session.config
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     run_id = _run_id(config) + (f"-{worker}" if worker else "")
     try:
         config.stash[_SESSION] = sess.open_session(
-            Path(config.option.reports_dir), run_id, baseline=config.getoption("--baseline"),
-            keep_history=not config.getoption("--no-history"), retries=config.option.retries,
-            title=f"pytest {run_id}", ray_address=config.getoption("--ray-address"))
+            Path(config.option.reports_dir),
+            run_id,
+            baseline=config.getoption("--baseline"),
+            keep_history=not config.getoption("--no-history"),
+            retries=config.option.retries,
+            title=f"pytest {run_id}",
+            ray_address=config.getoption("--ray-address"),
+        )
     except ColobenchError as exc:
         raise pytest.UsageError(f"colobench: {exc}") from None
     interrupt_on_sigterm()
@@ -244,6 +270,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from harness.errors import ColobenchError
     from harness.report import summary
+
     runs = Path(config.option.reports_dir) / "runs"
     run_id = config.stash[_RUN_ID]
     parts = sorted(runs.glob(f"{run_id}-gw*"))
@@ -251,7 +278,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         try:
             summary.merge(parts, runs / run_id, f"pytest {run_id}")
         except ColobenchError:
-            pass           # a worker that ran nothing has no results: nothing to merge
+            pass  # a worker that ran nothing has no results: nothing to merge
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

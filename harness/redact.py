@@ -14,14 +14,15 @@ from pathlib import Path
 SECRET_NAME = re.compile(r"(?i)(TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|AUTH|COOKIE|PRIVATE)")
 # secrets recognisable by their shape, whatever variable or line holds them
 TOKEN_FORMATS = re.compile(
-    r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}"       # GitHub
-    r"|hf_[A-Za-z0-9]{20,}"                                                 # Hugging Face
-    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"                                           # AWS access key id
-    r"|sk-[A-Za-z0-9][A-Za-z0-9_-]{19,}"                                    # OpenAI-style keys (sk-, sk-proj-)
-    r"|xox[abposr]-[A-Za-z0-9-]{10,})")                                     # Slack
-URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s@/]+(@)")   # scheme://user:PASS@host
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}"  # GitHub
+    r"|hf_[A-Za-z0-9]{20,}"  # Hugging Face
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key id
+    r"|sk-[A-Za-z0-9][A-Za-z0-9_-]{19,}"  # OpenAI-style keys (sk-, sk-proj-)
+    r"|xox[abposr]-[A-Za-z0-9-]{10,})"
+)  # Slack
+URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s@/]+(@)")  # scheme://user:PASS@host
 MASK = "***"
-LONG_SECRET = 8          # shorter secret values are masked only where they stand as a word of their own
+LONG_SECRET = 8  # shorter secret values are masked only where they stand as a word of their own
 
 
 def is_secret_name(name: str) -> bool:
@@ -35,8 +36,9 @@ def mask_env(env: dict[str, str]) -> dict[str, str]:
 
 def secret_values(env: dict[str, str], min_len: int = 1) -> list[str]:
     """Values of secret-named variables (of `min_len` characters or more), to scrub from text, longest first."""
-    return sorted({str(v) for k, v in env.items() if is_secret_name(k) and len(str(v).strip()) >= min_len},
-                  key=len, reverse=True)
+    return sorted(
+        {str(v) for k, v in env.items() if is_secret_name(k) and len(str(v).strip()) >= min_len}, key=len, reverse=True
+    )
 
 
 def scrub_text(text: str, values: list[str]) -> str:

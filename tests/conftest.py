@@ -45,12 +45,14 @@ def write_matrix(tmp_path):
         path = tmp_path / f"m{next(counter)}.yaml"
         path.write_text(textwrap.dedent(text))
         return path
+
     return write
 
 
 @pytest.fixture
 def external(write_matrix):
     """external(mode, **row) -> a matrix file with one fake-runner scenario."""
+
     def make(mode: str, extra: str = "", timeout: float = 20) -> Path:
         return write_matrix(f"""
             schema: 1
@@ -60,14 +62,17 @@ def external(write_matrix):
                 runner: {{command: ["{sys.executable}", "{FAKE_RUNNER}", "{mode}"]}}
                 {extra}
             """)
+
     return make
 
 
 @pytest.fixture
 def run_cli(capsys):
     """run_cli(*argv) -> (exit code, stdout, stderr)."""
+
     def run(*argv: str):
         code = cli.main([str(a) for a in argv])
         out = capsys.readouterr()
         return code, out.out, out.err
+
     return run

@@ -61,6 +61,7 @@ def main(mode):
         time.sleep(3600)
     if mode == "ignore-term":
         import signal
+
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(3600)
     if mode != "miss-milestone":
@@ -70,9 +71,11 @@ def main(mode):
         emit("metric", name="weight_sync_s", value=0.01 * step, unit="s", step=step)
         emit("step_done", step=step)
     if mode == "crash":
-        say("[2026-05-22 10:00:02] Capture cuda graph failed: Runtime check failed at "
+        say(
+            "[2026-05-22 10:00:02] Capture cuda graph failed: Runtime check failed at "
             "/sgl-workspace/sglang/python/sglang/jit_kernel/include/sgl_kernel/distributed/custom_all_reduce.cuh:37: "
-            "CUDA error: invalid argument")
+            "CUDA error: invalid argument"
+        )
         say("Exception: Server process terminated unexpectedly.")
         sys.exit(1)
     if mode == "hang":

@@ -23,8 +23,9 @@ NO_ENGINE = "http://127.0.0.1:9"
 def main(rank: int, world: int, port: int, model: str, tp: int, ep: int) -> None:
     path = str(tiny_model.ensure(models.load()[model].to_json(), "float32"))
     common = TrainerSpec(path, "cpu", 1e-2, 0, NO_ENGINE, "reference", 1, True)
-    mcore = MegatronTrainer(dataclasses.replace(common, local_rank=rank, rank=rank, world=world, master_port=port,
-                                                tp=tp, ep=ep))
+    mcore = MegatronTrainer(
+        dataclasses.replace(common, local_rank=rank, rank=rank, world=world, master_port=port, tp=tp, ep=ep)
+    )
     torch_ = TorchTrainer(common)
     rng = random.Random(5)
     prompts = [[rng.randrange(3, 1024) for _ in range(6)] for _ in range(4)]
@@ -41,9 +42,18 @@ def main(rank: int, world: int, port: int, model: str, tp: int, ep: int) -> None
     after = dict(mcore.hf_named_tensors())
     drift = max(float((after[n] - t).abs().max()) for n, t in torch_.hf_named_tensors())
     if rank == 0:
-        print(json.dumps({"logprob_gap": gap, "weights_exact": exact, "tensors": len(before),
-                          "loss": [a["loss"], b["loss"]], "grad_norm": [a["grad_norm"], b["grad_norm"]],
-                          "weight_drift_after_step": drift}))
+        print(
+            json.dumps(
+                {
+                    "logprob_gap": gap,
+                    "weights_exact": exact,
+                    "tensors": len(before),
+                    "loss": [a["loss"], b["loss"]],
+                    "grad_norm": [a["grad_norm"], b["grad_norm"]],
+                    "weight_drift_after_step": drift,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ def fake(first_bad: int, skips=()):
         i = int(candidate)
         outcome = SKIP if i in skips else (BAD if i >= first_bad else GOOD)
         return Probe(candidate, outcome, None)
+
     return probe, calls
 
 
@@ -35,9 +36,9 @@ def test_finds_every_boundary_within_the_bound(n):
 def test_skipped_probes_try_a_neighbour():
     probe, calls = fake(6, skips={4})
     res = bisect.search([str(i) for i in range(9)], probe)
-    assert res.first_bad == "6" and calls[1] == "4" and calls[2] == "3"      # 4 skipped, its neighbour tried
+    assert res.first_bad == "6" and calls[1] == "4" and calls[2] == "3"  # 4 skipped, its neighbour tried
     probe, _ = fake(5, skips={4})
-    assert bisect.search([str(i) for i in range(9)], probe).ambiguous == ["4", "5"]   # as git bisect: can't tell
+    assert bisect.search([str(i) for i in range(9)], probe).ambiguous == ["4", "5"]  # as git bisect: can't tell
 
 
 def test_all_skipped_is_ambiguous():
@@ -76,7 +77,8 @@ def process_logits(logits: torch.Tensor) -> torch.Tensor:
 
 def make_repo(path, bad_from: int, commits: int):
     path.mkdir()
-    (path / "pyproject.toml").write_text(textwrap.dedent("""
+    (path / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [build-system]
         requires = ["setuptools"]
         build-backend = "setuptools.build_meta"
@@ -85,7 +87,8 @@ def make_repo(path, bad_from: int, commits: int):
         version = "0.0.1"
         [project.entry-points."colobench.reference_plugins"]
         bias = "cb_sampling_plugin"
-        """))
+        """)
+    )
     git = ["git", "-C", str(path), "-c", "user.email=t@t", "-c", "user.name=t"]
     subprocess.run(git[:3] + ["init", "-q"], check=True)
     shas = []
@@ -104,12 +107,23 @@ def test_real_bisect_over_plugin_commits_finds_the_planted_first_bad(tmp_path, m
     monkeypatch.setenv(envs.ENV_DIR_ENV, str(tmp_path / "envs"))
     repo = tmp_path / "plugin"
     shas = make_repo(repo, bad_from=4, commits=7)
-    code, out, err = run_cli("bisect", "--scenario", "tiny-llama.tp1.colocate.ref", "--sglang-repo", repo,
-                             "--good", shas[0], "--bad", shas[-1], "--reports-dir", tmp_path / "reports")
+    code, out, err = run_cli(
+        "bisect",
+        "--scenario",
+        "tiny-llama.tp1.colocate.ref",
+        "--sglang-repo",
+        repo,
+        "--good",
+        shas[0],
+        "--bad",
+        shas[-1],
+        "--reports-dir",
+        tmp_path / "reports",
+    )
     assert code == 0, err[-3000:]
     assert f"first bad: **{shas[4][:10]}**, last good: **{shas[3][:10]}**" in out
     probes = [line for line in err.splitlines() if line.startswith("probe ")]
     assert len(probes) <= bisect.max_probes(7)
-    assert "logprob_abs_diff" in out                        # the metric diff between last good and first bad
+    assert "logprob_abs_diff" in out  # the metric diff between last good and first bad
     again = envs.for_commit(repo, shas[4])
-    assert again.meta["key"] == again.key and len(envs.listing()) == len(probes)   # reused, not rebuilt
+    assert again.meta["key"] == again.key and len(envs.listing()) == len(probes)  # reused, not rebuilt

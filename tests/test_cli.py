@@ -23,21 +23,26 @@ def test_list_shows_the_table_and_dropped_combinations(run_cli, write_matrix):
 
 
 def test_list_ids_with_k_filter(run_cli):
-    code, out, _ = run_cli("list", "--matrix", REPO / "matrix" / "bump.yaml", "-k", "tp2 and arv2 and cvd1 and colocate", "--ids")
+    code, out, _ = run_cli(
+        "list", "--matrix", REPO / "matrix" / "bump.yaml", "-k", "tp2 and arv2 and cvd1 and colocate", "--ids"
+    )
     ids = out.split()
     assert code == 0 and ids and all("tp2" in i and "arv2" in i and "cvd1" in i and ".colocate." in i for i in ids)
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["list", "--matrix", "nope.yaml"], "nope.yaml: no such matrix file or folder"),
-    (["run", "--matrix", "{bad}", "--no-history"], ":1: schema: expected 1"),
-    (["run", "--matrix", "{ext}", "-k", "zzz", "--no-history"], "no scenario selected"),
-    (["run", "--matrix", "{ext}", "--baseline", "banana", "--no-history"], "--baseline 'banana'"),
-    (["run", "--matrix", "{ext}", "--inject", "sync_slowdown:fast", "--no-history"], "is not a number"),
-    (["report", "/nonexistent/run"], "no such run folder"),
-    (["triage", "/nonexistent/logs"], "no such folder or file"),
-    (["baseline", "promote", "nope"], "no run 'nope' in the history"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["list", "--matrix", "nope.yaml"], "nope.yaml: no such matrix file or folder"),
+        (["run", "--matrix", "{bad}", "--no-history"], ":1: schema: expected 1"),
+        (["run", "--matrix", "{ext}", "-k", "zzz", "--no-history"], "no scenario selected"),
+        (["run", "--matrix", "{ext}", "--baseline", "banana", "--no-history"], "--baseline 'banana'"),
+        (["run", "--matrix", "{ext}", "--inject", "sync_slowdown:fast", "--no-history"], "is not a number"),
+        (["report", "/nonexistent/run"], "no such run folder"),
+        (["triage", "/nonexistent/logs"], "no such folder or file"),
+        (["baseline", "promote", "nope"], "no run 'nope' in the history"),
+    ],
+)
 def test_bad_input_is_one_line_on_stderr_with_exit_2(argv, needle, run_cli, tmp_path, external):
     bad = tmp_path / "bad.yaml"
     bad.write_text("schema: 9\n")
@@ -52,8 +57,10 @@ def test_bad_input_is_one_line_on_stderr_with_exit_2(argv, needle, run_cli, tmp_
 
 def test_run_writes_junit_and_summary_and_exits_by_verdict(run_cli, tmp_path):
     reports = tmp_path / "reports"
-    code, _, err = run_cli("run", "--matrix", REPO / "matrix" / "external.yaml", "--reports-dir", reports, "--run-id", "ext")
-    assert code == 0, err                                   # every expected failure was caught
+    code, _, err = run_cli(
+        "run", "--matrix", REPO / "matrix" / "external.yaml", "--reports-dir", reports, "--run-id", "ext"
+    )
+    assert code == 0, err  # every expected failure was caught
     run_dir = reports / "runs" / "ext"
     xml = JUnitXml.fromfile(str(run_dir / "junit.xml"))
     assert len([c for s in xml for c in s]) == 5
@@ -67,8 +74,17 @@ def test_regression_exits_1_and_bisect_codes_map(run_cli, tmp_path, external):
     ext = external("crash")
     code, _, _ = run_cli("run", "--matrix", ext, "--no-history", "--reports-dir", tmp_path, "--retries", "0")
     assert code == 1
-    code, _, _ = run_cli("run", "--matrix", external("malformed"), "--no-history", "--reports-dir", tmp_path,
-                         "--retries", "0", "--bisect-exit-codes")
+    code, _, _ = run_cli(
+        "run",
+        "--matrix",
+        external("malformed"),
+        "--no-history",
+        "--reports-dir",
+        tmp_path,
+        "--retries",
+        "0",
+        "--bisect-exit-codes",
+    )
     assert code == 125
 
 
@@ -81,8 +97,9 @@ def test_triage_verb_on_a_foreign_log_folder(run_cli, tmp_path):
 
 def _spawn(argv, cwd):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
 
 
 def _wait_for(path: Path, timeout: float = 60) -> None:
@@ -99,14 +116,28 @@ def pass_then_hang(write_matrix, first: str, second: str) -> tuple:
         defaults: {{model: tiny-llama, colocate: off, timeout_s: 60}}
         include:
           - {{tag: {first}, runner: {{command: ["{sys.executable}", "{REPO}/tests/fake_runner.py", "pass"]}}}}
-          - {{tag: {second}, runner: {{command: ["{sys.executable}", "{REPO}/tests/fake_runner.py", "{marker.replace(' ', '", "')}"]}}}}
+          - {{tag: {second}, runner: {{command: ["{sys.executable}", "{REPO}/tests/fake_runner.py", "{marker.replace(" ", '", "')}"]}}}}
         """), f"fake_runner.py {marker}"
 
 
 def test_sigint_to_run_keeps_valid_reports_and_kills_the_runner(tmp_path, write_matrix):
     m, hanging = pass_then_hang(write_matrix, "first", "second")
-    proc = _spawn([sys.executable, "-m", "harness", "run", "--matrix", str(m), "--reports-dir", str(tmp_path),
-                   "--run-id", "int", "--no-history"], tmp_path)
+    proc = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--matrix",
+            str(m),
+            "--reports-dir",
+            str(tmp_path),
+            "--run-id",
+            "int",
+            "--no-history",
+        ],
+        tmp_path,
+    )
     _wait_for(tmp_path / "runs" / "int" / "tiny-llama.tp1.split.ref.second" / "runner.log")
     time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGINT)
@@ -114,7 +145,7 @@ def test_sigint_to_run_keeps_valid_reports_and_kills_the_runner(tmp_path, write_
     assert proc.returncode == 130, out
     xml = JUnitXml.fromfile(str(tmp_path / "runs" / "int" / "junit.xml"))
     cases = {c.name: c for s in xml for c in s}
-    assert list(cases) == ["tiny-llama.tp1.split.ref.first", "tiny-llama.tp1.split.ref.second"]   # every selected one
+    assert list(cases) == ["tiny-llama.tp1.split.ref.first", "tiny-llama.tp1.split.ref.second"]  # every selected one
     assert cases["tiny-llama.tp1.split.ref.first"].is_passed
     assert cases["tiny-llama.tp1.split.ref.second"].result[0].type == "interrupted"
     assert "interrupted (1 of 2 scenarios finished)" in (tmp_path / "runs" / "int" / "summary.md").read_text()
@@ -124,9 +155,26 @@ def test_sigint_to_run_keeps_valid_reports_and_kills_the_runner(tmp_path, write_
 
 def test_sigint_to_pytest_suites_under_xdist(tmp_path, write_matrix):
     m, hanging = pass_then_hang(write_matrix, "a", "b")
-    proc = _spawn([sys.executable, "-m", "pytest", str(REPO / "suites"), "-p", "no:cacheprovider", "-n", "2",
-                   "--matrix", str(m), "--reports-dir", str(tmp_path), "--junitxml", str(tmp_path / "pytest.xml"), "-q"],
-                  tmp_path)
+    proc = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(REPO / "suites"),
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "2",
+            "--matrix",
+            str(m),
+            "--reports-dir",
+            str(tmp_path),
+            "--junitxml",
+            str(tmp_path / "pytest.xml"),
+            "-q",
+        ],
+        tmp_path,
+    )
     deadline = time.time() + 90
     while time.time() < deadline and not list(tmp_path.glob("runs/*/*.ref.b/runner.log")):
         time.sleep(0.3)
@@ -134,7 +182,7 @@ def test_sigint_to_pytest_suites_under_xdist(tmp_path, write_matrix):
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
-    JUnitXml.fromfile(str(tmp_path / "pytest.xml"))              # still valid XML
+    JUnitXml.fromfile(str(tmp_path / "pytest.xml"))  # still valid XML
     leftover = subprocess.run(["pgrep", "-f", hanging], capture_output=True, text=True).stdout
     assert leftover.strip() == "", out
 

@@ -19,10 +19,24 @@ def fill(store: history.HistoryStore):
     fp_a = {"gpu.name": "H200", "version.sglang": "0.5.11", "env": {"NCCL_NVLS_ENABLE": "0"}}
     fp_b = {"gpu.name": "H200", "version.sglang": "0.5.12", "env": {"NCCL_NVLS_ENABLE": "0"}}
     for i in range(6):
-        store.record_run("A", "m.tp2.colocate.sglang-0.5.11", "0.5.11", "b", fp_a, "pass",
-                         [{"weight_sync_s": [0.40 + 0.01 * i], "rollout_tokens_per_s": [1000.0 + i]}])
-        store.record_run("B", "m.tp2.colocate.sglang-0.5.12", "0.5.12", "b", fp_b, "pass",
-                         [{"weight_sync_s": [0.60 + 0.01 * i], "rollout_tokens_per_s": [1001.0 + i]}])
+        store.record_run(
+            "A",
+            "m.tp2.colocate.sglang-0.5.11",
+            "0.5.11",
+            "b",
+            fp_a,
+            "pass",
+            [{"weight_sync_s": [0.40 + 0.01 * i], "rollout_tokens_per_s": [1000.0 + i]}],
+        )
+        store.record_run(
+            "B",
+            "m.tp2.colocate.sglang-0.5.12",
+            "0.5.12",
+            "b",
+            fp_b,
+            "pass",
+            [{"weight_sync_s": [0.60 + 0.01 * i], "rollout_tokens_per_s": [1001.0 + i]}],
+        )
 
 
 def test_compare_runs_gives_delta_p_and_verdict(store, tmp_path):
@@ -54,7 +68,7 @@ def test_compare_versions_and_plot(store, tmp_path):
 
 
 def test_ab_interleaves_versions_and_decides(tmp_path, write_matrix, monkeypatch):
-    monkeypatch.setenv("COLOBENCH_GPUS", "0")                    # an sglang scenario leases a GPU
+    monkeypatch.setenv("COLOBENCH_GPUS", "0")  # an sglang scenario leases a GPU
     monkeypatch.setenv("COLOBENCH_GPU_LOCK_DIR", str(tmp_path / "locks"))
     path = write_matrix(f"""
         schema: 1
@@ -65,12 +79,14 @@ def test_ab_interleaves_versions_and_decides(tmp_path, write_matrix, monkeypatch
     sess = Session(tmp_path / "run", execute.Options(infra_retries=0))
     (tmp_path / "run").mkdir()
     decisions = ab.run_ab(sess, [s], ["0.5.11", "0.5.12"])
-    assert len(decisions) == 1 and decisions[0].verdict == Verdict.PASS          # the same runner both times
+    assert len(decisions) == 1 and decisions[0].verdict == Verdict.PASS  # the same runner both times
     runs = [p for p in (tmp_path / "run").iterdir() if p.is_dir() and "-vs-" not in p.name]
     order = sorted(runs, key=lambda p: p.stat().st_mtime)
     versions = [p.name.split("sglang-")[1].split(".ab")[0] for p in order]
-    assert versions == ["0.5.11", "0.5.12", "0.5.12", "0.5.11", "0.5.11", "0.5.12"]     # ABBA: pairs are neighbours
-    assert {history.identity(p.name) for p in runs} == {history.identity(s.id)}   # compare version:A version:B pairs them
+    assert versions == ["0.5.11", "0.5.12", "0.5.12", "0.5.11", "0.5.11", "0.5.12"]  # ABBA: pairs are neighbours
+    assert {history.identity(p.name) for p in runs} == {
+        history.identity(s.id)
+    }  # compare version:A version:B pairs them
     assert decisions[0].duration_s > 0 and decisions[0].run_dir.endswith("-vs-0.5.12")
 
 
@@ -83,7 +99,7 @@ def test_ab_of_an_injected_slowdown_on_any_scenario(tmp_path, write_matrix):
     s = scenario.load(path, models.load()).scenarios[0]
     a = ab.with_variant(s, "inject:sync_slowdown:0.1", 1, "b")
     assert a.settings["fault"] == {"kind": "sync_slowdown", "factor": 0.1} and a.id.endswith(".ab1b")
-    assert history.identity(a.id) == history.identity(s.id) + ".inject-sync_slowdown-0.1"   # not a run of `s`
+    assert history.identity(a.id) == history.identity(s.id) + ".inject-sync_slowdown-0.1"  # not a run of `s`
     with pytest.raises(ColobenchError, match="--ab 'sync_slowdown:fast': 'fast' is not a number"):
         ab.with_variant(s, "inject:sync_slowdown:fast", 1, "b")
     sess = Session(tmp_path / "run", execute.Options(infra_retries=0))
@@ -98,5 +114,6 @@ def test_ab_of_an_injected_slowdown_on_any_scenario(tmp_path, write_matrix):
 
 def test_runs_a_side_needed_for_significance():
     from harness.judge.stats import mann_whitney_u, runs_for_significance
+
     assert runs_for_significance(0.05) == 4 and runs_for_significance(0.01) == 5
     assert mann_whitney_u([1.0, 2.0, 3.0], [4.0, 5.0, 6.0], "less")[1] == pytest.approx(0.05)

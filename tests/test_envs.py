@@ -9,9 +9,14 @@ def test_an_environment_is_created_once_and_reused(tmp_path, monkeypatch):
     created = first.meta["created"]
     again = envs.create([])
     assert again.path == first.path and again.meta["created"] == created
-    out = subprocess.run([str(again.python), "-c", "import yaml, harness; print('ok')"], capture_output=True, text=True,
-                         cwd=str(tmp_path), env={"PYTHONPATH": str(__import__("tests.conftest").conftest.REPO)})
-    assert out.stdout.strip() == "ok"                       # the parent environment's packages are inherited
+    out = subprocess.run(
+        [str(again.python), "-c", "import yaml, harness; print('ok')"],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        env={"PYTHONPATH": str(__import__("tests.conftest").conftest.REPO)},
+    )
+    assert out.stdout.strip() == "ok"  # the parent environment's packages are inherited
     assert [e.key for e in envs.listing()] == [first.key]
     assert envs.prune(older_than_days=0) and envs.listing() == []
 

@@ -28,7 +28,7 @@ def test_external_pass_writes_the_run_folder(external, tmp_path):
     folder = tmp_path / "run" / res.scenario_id
     assert {"scenario.json", "events.jsonl", "runner.log", "result.json"} <= {p.name for p in folder.iterdir()}
     assert res.metrics["weight_sync_s"] == [0.01, 0.02]
-    assert oct(folder.stat().st_mode & 0o777) in ("0o750", "0o700")        # never world-writable
+    assert oct(folder.stat().st_mode & 0o777) in ("0o750", "0o700")  # never world-writable
 
 
 def test_crash_is_regressed_with_the_first_causal_error(external, tmp_path):
@@ -47,7 +47,7 @@ def test_hang_is_killed_at_the_timeout_with_the_whole_group(external, tmp_path):
     assert "colobench: runner timed out after 3s (process group killed)" in (folder / "runner.log").read_text()
     if launch._stack_dump.__module__ and shutil.which("py-spy", path=os.path.dirname(sys.executable)):
         dumps = list(folder.glob("py-spy-*.txt"))
-        assert dumps and "fake_runner.py" in dumps[0].read_text()       # where it was stuck
+        assert dumps and "fake_runner.py" in dumps[0].read_text()  # where it was stuck
 
 
 def test_hang_before_the_engine_came_up_is_infra_and_retried_once(external, tmp_path):
@@ -70,7 +70,7 @@ def test_malformed_event_line_is_infra_error_and_retried_once(external, tmp_path
     assert res.verdict == Verdict.INFRA_ERROR and "not a JSON event" in res.reason
     assert len(res.attempts) == 1 and (tmp_path / "run" / f"{res.scenario_id}.retry1").is_dir()
     xml = junit.build([res])
-    (case,) = [case for suite in xml for case in suite]         # one testcase; the earlier attempt a Surefire rerun
+    (case,) = [case for suite in xml for case in suite]  # one testcase; the earlier attempt a Surefire rerun
     assert case.name == res.scenario_id and [e.tag for e in case._elem if e.tag.startswith("rerun")] == ["rerunError"]
 
 
@@ -125,16 +125,18 @@ def test_secrets_are_masked_by_shape_and_by_name_however_short(tmp_path, write_m
     assert json.loads((folder / "scenario.json").read_text())["settings"]["env"]["T_SHORT_KEY"] == "***"
 
 
-@pytest.mark.parametrize("mode,expect", [("crash", "custom-allreduce-capture-invalid-argument"),
-                                         ("miss-milestone", "milestone:engine up")])
+@pytest.mark.parametrize(
+    "mode,expect", [("crash", "custom-allreduce-capture-invalid-argument"), ("miss-milestone", "milestone:engine up")]
+)
 def test_expected_failures_pass_only_when_they_happen(mode, expect, tmp_path, write_matrix):
     def matrix(m):
         return write_matrix(f"""
             schema: 1
             defaults: {{model: tiny-llama, timeout_s: 10, milestones: [{{name: engine up, log: 'fired up'}}]}}
-            include: [{{tag: t{m.replace('-', '')}, expect: {{fail: "{expect}"}},
+            include: [{{tag: t{m.replace("-", "")}, expect: {{fail: "{expect}"}},
                         runner: {{command: ["{sys.executable}", "{FAKE_RUNNER}", "{m}"]}}}}]
             """)
+
     assert run(matrix(mode), tmp_path / "a").verdict == Verdict.PASS
     res = run(matrix("pass"), tmp_path / "b")
     assert res.verdict == Verdict.REGRESSED and "did not occur" in res.reason
@@ -150,22 +152,26 @@ def test_repeats_keep_each_runs_samples_and_pool_them_once(external, tmp_path, m
     import dataclasses
 
     from harness.judge.result import ScenarioResult
+
     s = one(external("pass"))
     s = dataclasses.replace(s, settings={**s.settings, "repeat": 2})
     reps = iter([{"weight_sync_s": [1.0, 2.0]}, {"weight_sync_s": [3.0]}])
-    monkeypatch.setattr(execute, "_with_retries", lambda sc, root, opts, rep: ScenarioResult(
-        sc.id, Verdict.PASS, "", duration_s=10.0, metrics=next(reps)))
+    monkeypatch.setattr(
+        execute,
+        "_with_retries",
+        lambda sc, root, opts, rep: ScenarioResult(sc.id, Verdict.PASS, "", duration_s=10.0, metrics=next(reps)),
+    )
     res = execute.run_scenario(s, tmp_path / "run")
-    assert res.duration_s == 20.0                            # the time of both repetitions, not the last one
+    assert res.duration_s == 20.0  # the time of both repetitions, not the last one
     assert res.metrics == {"weight_sync_s": [1.0, 2.0, 3.0]}
     assert res.runs() == [{"weight_sync_s": [1.0, 2.0]}, {"weight_sync_s": [3.0]}]
 
 
 def test_a_runner_that_ignores_sigterm_is_killed_and_nothing_is_left(external, tmp_path):
     res = run(external("ignore-term", timeout=2), tmp_path)
-    assert res.verdict == Verdict.INFRA_ERROR and "timed out after 2s" in res.reason     # before the engine came up
-    assert res.duration_s < 15                                                           # SIGKILL after the grace
-    assert not any(str(tmp_path) in env for _, env in _processes_running("ignore-term"))   # by its run folder
+    assert res.verdict == Verdict.INFRA_ERROR and "timed out after 2s" in res.reason  # before the engine came up
+    assert res.duration_s < 15  # SIGKILL after the grace
+    assert not any(str(tmp_path) in env for _, env in _processes_running("ignore-term"))  # by its run folder
 
 
 def _processes_running(word: str) -> list[tuple[int, str]]:

@@ -8,7 +8,7 @@ from harness.store import fingerprint
 def test_pip_freeze_keeps_one_line_per_package():
     pins = fingerprint.pip_freeze(sys.executable)
     assert any(p.lower().startswith("pyyaml==") for p in pins)
-    assert "@" not in pins and not any(p.startswith("#") for p in pins)      # `name @ url` stays one entry
+    assert "@" not in pins and not any(p.startswith("#") for p in pins)  # `name @ url` stays one entry
 
 
 def test_diff_pairs_pins_by_package_name_whatever_their_form():
@@ -16,7 +16,8 @@ def test_diff_pairs_pins_by_package_name_whatever_their_form():
     b = {"gpu.name": "H200", "pip": ["sglang @ file:///w/.whl15/sglang-0.5.15.whl", "ray==2.60.0"]}
     assert fingerprint.diff(a, b) == [
         ("pip.sglang", "file:///w/.whl12/sglang-0.5.12.whl", "file:///w/.whl15/sglang-0.5.15.whl"),
-        ("pip.tabulate", "0.9", "-")]
+        ("pip.tabulate", "0.9", "-"),
+    ]
 
 
 def test_env_is_filtered_and_secrets_masked():

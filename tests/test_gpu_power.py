@@ -24,20 +24,27 @@ def pool(folder, runs, rng, b_scale=1.0, sync_b=1.0, noise=0.01, drift=0.0):
         side = gpu_power.next_side(number)
         host = 1 - drift * number
         scale, sync = (b_scale, sync_b) if side == "b" else (1.0, 1.0)
-        samples = {"rollout_tokens_per_s": [1000 * host * scale * rng.gauss(1, noise) for _ in range(5)],
-                   "weight_sync_s": [0.5 * sync / host * rng.gauss(1, noise) for _ in range(5)],
-                   "train_step_s": [0.3 * rng.gauss(1, noise) for _ in range(5)],
-                   "engine_gpu_busy": [0.9] * 5}
+        samples = {
+            "rollout_tokens_per_s": [1000 * host * scale * rng.gauss(1, noise) for _ in range(5)],
+            "weight_sync_s": [0.5 * sync / host * rng.gauss(1, noise) for _ in range(5)],
+            "train_step_s": [0.3 * rng.gauss(1, noise) for _ in range(5)],
+            "engine_gpu_busy": [0.9] * 5,
+        }
         rid = f"s.{side}-{number:03d}"
-        ScenarioResult(rid, Verdict.PASS, "", metrics=samples,
-                       properties={"version.gpu": "X", "axis.model": "m3.1-8b", "host.probe_cv": "0.004"},
-                       timings={"engine_start_s": 40.0, "first_step_s": 50.0, "total_s": 70.0},
-                       ).save(folder / side / rid)
+        ScenarioResult(
+            rid,
+            Verdict.PASS,
+            "",
+            metrics=samples,
+            properties={"version.gpu": "X", "axis.model": "m3.1-8b", "host.probe_cv": "0.004"},
+            timings={"engine_start_s": 40.0, "first_step_s": 50.0, "total_s": 70.0},
+        ).save(folder / side / rid)
 
 
 def analyzed(tmp_path):
-    (tmp_path / "pools.json").write_text(json.dumps({"scenario": "m.tp1", "b_args": None, "b_inject": "slowdown:0.05",
-                                                      "steps": 5, "order": "ABBA"}))
+    (tmp_path / "pools.json").write_text(
+        json.dumps({"scenario": "m.tp1", "b_args": None, "b_inject": "slowdown:0.05", "steps": 5, "order": "ABBA"})
+    )
     assert gpu_power.main(["analyze", str(tmp_path), "--out", str(tmp_path / "out"), "--draws", "200"]) == 0
     rows = json.loads((tmp_path / "out" / "power.json").read_text())
     return {(r["metric"], r["runs_per_side"]): r for r in rows}, (tmp_path / "out" / "power.md").read_text()
@@ -48,18 +55,30 @@ def test_abba_order_pairs_neighbours():
 
 
 def test_analysis_detects_a_clear_regression_and_keeps_quiet_on_none(tmp_path):
-    pool(tmp_path, 22, random.Random(1), b_scale=0.9)                 # tokens/s 10% down in B, sync unchanged
+    pool(tmp_path, 22, random.Random(1), b_scale=0.9)  # tokens/s 10% down in B, sync unchanged
     ScenarioResult("s.b-022", Verdict.REGRESSED, "x", metrics={}).save(tmp_path / "b" / "s.b-022")
-    (tmp_path / "a" / "s.a-023").mkdir()                             # killed before it wrote a result
+    (tmp_path / "a" / "s.a-023").mkdir()  # killed before it wrote a result
     by, text = analyzed(tmp_path)
     row = by["rollout_tokens_per_s", 5]
-    assert set(row) >= {"metric", "effect", "runs_per_side", "decisions", "detected", "false_alarms", "per_run_cv",
-                        "pair_spread", "device", "sglang", "model", "exact_shift_detected"}
+    assert set(row) >= {
+        "metric",
+        "effect",
+        "runs_per_side",
+        "decisions",
+        "detected",
+        "false_alarms",
+        "per_run_cv",
+        "pair_spread",
+        "device",
+        "sglang",
+        "model",
+        "exact_shift_detected",
+    }
     assert row["effect"] == 0.05 and row["b"] == "inject:slowdown:0.05" and row["model"] == "m3.1-8b"
-    assert row["detected"] == 1.0 and by["rollout_tokens_per_s", 3]["detected"] == 1.0      # paired: 3 pairs suffice
-    assert by["weight_sync_s", 5]["detected"] == 0.0                 # unchanged in B
+    assert row["detected"] == 1.0 and by["rollout_tokens_per_s", 3]["detected"] == 1.0  # paired: 3 pairs suffice
+    assert by["weight_sync_s", 5]["detected"] == 0.0  # unchanged in B
     assert all(r["false_alarms"] == 0.0 for r in by.values())
-    assert by["weight_sync_s", 5]["exact_shift_detected"] == 1.0     # 1% noise: an exact 5% rise is always seen
+    assert by["weight_sync_s", 5]["exact_shift_detected"] == 1.0  # 1% noise: an exact 5% rise is always seen
     assert row["pairs"] == 11 and row["unchanged_pairs"] == 10
     assert "11 A/B pairs and 10 unchanged pairs" in text and "{'a': 1, 'b': 1}" in text
     assert "engine busy 0.9 of the rollout" in text and "engine_start_s" in text
@@ -74,9 +93,24 @@ def test_pairs_cancel_a_drifting_host_that_pooled_runs_cannot(tmp_path):
 
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
     assert gpu_power.main(["analyze", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
-    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
-                           "llama3.1-8b-l10 and not mcore", "--runs", "1", "--out", str(tmp_path / "p"),
-                           "--b-args", "nope"]) == 2
+    assert (
+        gpu_power.main(
+            [
+                "pools",
+                "--matrix",
+                str(REPO_ROOT / "matrix" / "perf.yaml"),
+                "-k",
+                "llama3.1-8b-l10 and not mcore",
+                "--runs",
+                "1",
+                "--out",
+                str(tmp_path / "p"),
+                "--b-args",
+                "nope",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "pools.json" in err and "expected KEY=VALUE" in err
 
@@ -84,12 +118,32 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
 def test_pools_never_mix_two_b_sides_in_one_folder(tmp_path, capsys):
     out = tmp_path / "p"
     out.mkdir()
-    earlier = {"scenario": "llama3.1-8b-l10.tp1.colocate.sglang-current", "b_args": "chunked_prefill_size=768",
-               "b_inject": None, "steps": 8, "order": "ABBA"}
+    earlier = {
+        "scenario": "llama3.1-8b-l10.tp1.colocate.sglang-current",
+        "b_args": "chunked_prefill_size=768",
+        "b_inject": None,
+        "steps": 8,
+        "order": "ABBA",
+    }
     (out / "pools.json").write_text(json.dumps(earlier))
-    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
-                           "llama3.1-8b-l10 and not mcore", "--runs", "1", "--out", str(out),
-                           "--b-args", "chunked_prefill_size=512"]) == 2
+    assert (
+        gpu_power.main(
+            [
+                "pools",
+                "--matrix",
+                str(REPO_ROOT / "matrix" / "perf.yaml"),
+                "-k",
+                "llama3.1-8b-l10 and not mcore",
+                "--runs",
+                "1",
+                "--out",
+                str(out),
+                "--b-args",
+                "chunked_prefill_size=512",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "chunked_prefill_size=768" in err and "one A/B pair" in err
     assert json.loads((out / "pools.json").read_text()) == earlier and not (out / "a").exists()
@@ -98,13 +152,17 @@ def test_pools_never_mix_two_b_sides_in_one_folder(tmp_path, capsys):
 def test_drift_and_run_order_figures_follow_the_order_the_runs_were_made(tmp_path):
     def made(number, value):
         side = gpu_power.next_side(number)
-        return power_stats.Run(side, number, ScenarioResult(f"m.tp1.{side}-{number:03d}", Verdict.PASS, "",
-                                                            metrics={"rollout_tokens_per_s": [value]}))
+        return power_stats.Run(
+            side,
+            number,
+            ScenarioResult(f"m.tp1.{side}-{number:03d}", Verdict.PASS, "", metrics={"rollout_tokens_per_s": [value]}),
+        )
+
     # the host slows down through the session; B 10 % below its neighbouring A
     runs = [made(n, (1000 - 20 * n) * (0.9 if gpu_power.next_side(n) == "b" else 1)) for n in range(12)]
     found = power_stats.drift(runs, "rollout_tokens_per_s")
     assert found["a"]["rho"] == -1.0 and found["b"]["rho"] == -1.0 and found["a"]["p"] < 0.01
-    assert power_stats.drift(runs, "weight_sync_s") == {}                   # a metric no run has
+    assert power_stats.drift(runs, "weight_sync_s") == {}  # a metric no run has
     drawn = gpu_power.draw_run_order(runs, tmp_path)
     try:
         import matplotlib  # noqa: F401
@@ -117,11 +175,26 @@ def test_drift_and_run_order_figures_follow_the_order_the_runs_were_made(tmp_pat
 def test_a_pool_run_cut_by_the_deadline_is_recorded_interrupted_and_left_out(tmp_path, monkeypatch, capsys):
     def cut(scenario, run_root, options):
         (run_root / scenario.id).mkdir(parents=True)
-        raise KeyboardInterrupt                                          # what SIGTERM from `timeout` becomes
+        raise KeyboardInterrupt  # what SIGTERM from `timeout` becomes
+
     monkeypatch.setattr(gpu_power.execute, "run_scenario", cut)
     out = tmp_path / "p"
-    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
-                           "llama3.1-8b-l10 and not mcore", "--runs", "2", "--out", str(out)]) == 130
+    assert (
+        gpu_power.main(
+            [
+                "pools",
+                "--matrix",
+                str(REPO_ROOT / "matrix" / "perf.yaml"),
+                "-k",
+                "llama3.1-8b-l10 and not mcore",
+                "--runs",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 130
+    )
     (folder,) = (out / "a").iterdir()
     assert ScenarioResult.load(folder / "result.json").verdict == Verdict.INTERRUPTED
     assert "interrupted" in capsys.readouterr().err
@@ -129,9 +202,24 @@ def test_a_pool_run_cut_by_the_deadline_is_recorded_interrupted_and_left_out(tmp
 
 @pytest.mark.parametrize("steps, why", [(1, "expected an int >= 2"), (-3, "expected an int >= 2")])
 def test_pools_steps_out_of_range_is_one_line(tmp_path, capsys, steps, why):
-    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
-                           "llama3.1-8b-l10 and not mcore", "--runs", "1", "--out", str(tmp_path / "p"),
-                           "--steps", str(steps)]) == 2
+    assert (
+        gpu_power.main(
+            [
+                "pools",
+                "--matrix",
+                str(REPO_ROOT / "matrix" / "perf.yaml"),
+                "-k",
+                "llama3.1-8b-l10 and not mcore",
+                "--runs",
+                "1",
+                "--out",
+                str(tmp_path / "p"),
+                "--steps",
+                str(steps),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--steps" in err and why in err and not (tmp_path / "p").exists()
 
@@ -139,12 +227,32 @@ def test_pools_steps_out_of_range_is_one_line(tmp_path, capsys, steps, why):
 def test_pools_at_other_steps_never_join_a_folder_of_the_scenario_steps(tmp_path, capsys):
     out = tmp_path / "p"
     out.mkdir()
-    earlier = {"scenario": "llama3.1-8b-l10.tp1.colocate.sglang-current", "b_args": None, "b_inject": None,
-               "steps": 16, "order": "ABBA"}
+    earlier = {
+        "scenario": "llama3.1-8b-l10.tp1.colocate.sglang-current",
+        "b_args": None,
+        "b_inject": None,
+        "steps": 16,
+        "order": "ABBA",
+    }
     (out / "pools.json").write_text(json.dumps(earlier))
-    assert gpu_power.main(["pools", "--matrix", str(REPO_ROOT / "matrix" / "perf.yaml"), "-k",
-                           "llama3.1-8b-l10 and not mcore", "--runs", "1", "--out", str(out),
-                           "--steps", "8"]) == 2
+    assert (
+        gpu_power.main(
+            [
+                "pools",
+                "--matrix",
+                str(REPO_ROOT / "matrix" / "perf.yaml"),
+                "-k",
+                "llama3.1-8b-l10 and not mcore",
+                "--runs",
+                "1",
+                "--out",
+                str(out),
+                "--steps",
+                "8",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and '"steps": 8' in err and '"steps": 16' in err and not (out / "a").exists()
 

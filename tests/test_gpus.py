@@ -14,7 +14,7 @@ def lock_dir(tmp_path, monkeypatch):
 def test_offsets_rotate_the_host_gpus():
     assert gpus.rotated([0, 1], 1) == [1, 0]
     assert gpus.candidates([0, 1], 1, 1) == [[1]]
-    assert gpus.candidates([0, 1, 2, 3, 4, 5, 6, 7], 4, 1) == [[1, 2, 3, 4]]   # the CVD=1,2,3,4 of the report
+    assert gpus.candidates([0, 1, 2, 3, 4, 5, 6, 7], 4, 1) == [[1, 2, 3, 4]]  # the CVD=1,2,3,4 of the report
     assert gpus.candidates([0, 1], 3, 0) == []
 
 
@@ -39,6 +39,7 @@ def _hold(q, host):
     lease = gpus.acquire(1, host=host)
     q.put(lease.gpus)
     import time
+
     time.sleep(1.5)
 
 
@@ -71,7 +72,7 @@ def test_memory_that_does_not_come_back_is_a_leak_naming_the_holders(monkeypatch
 
 
 def test_memory_freed_by_an_exiting_process_is_waited_for_not_called_a_leak(monkeypatch):
-    readings = iter([{0: 2100}, {0: 2100}, {0: 1000}])          # an exiting actor frees its context a moment later
+    readings = iter([{0: 2100}, {0: 2100}, {0: 1000}])  # an exiting actor frees its context a moment later
     monkeypatch.setattr(gpus, "memory_used_mib", lambda g: next(readings))
     assert gpus.memory_after({0: 1000}, [0], settle_s=5, poll_s=0) == {0: 1000}
 

@@ -27,18 +27,22 @@ def test_each_repetition_of_a_run_is_its_own_run_in_a_baseline(store):
     store.promote("r1")
     assert store.baseline("tiny.tp1.colocate.sglang-0.5.13", "bucket1") == [{"tok": [1.0, 2.0]}, {"tok": [5.0]}]
     assert store.scenarios_of_run("r2") == {"tiny.tp1.colocate.sglang": [{"tok": [7.0]}]}
-    assert store.scenarios_of_version("0.5.12", "bucket1") == \
-        {"tiny.tp1.colocate.sglang": [{"tok": [1.0, 2.0]}, {"tok": [5.0]}, {"tok": [7.0]}]}
+    assert store.scenarios_of_version("0.5.12", "bucket1") == {
+        "tiny.tp1.colocate.sglang": [{"tok": [1.0, 2.0]}, {"tok": [5.0]}, {"tok": [7.0]}]
+    }
     assert store.scenarios_of_version("0.5.12", "other-bucket") == {}
 
 
 def test_a_file_from_before_repetitions_gains_the_column_and_keeps_its_rows(tmp_path):
     import sqlite3
+
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
     db.executescript(history._SCHEMA_SQL.replace(",\n    rep INTEGER NOT NULL DEFAULT 0", ""))
-    db.execute("INSERT INTO runs(run_id, scenario_id, identity, bucket, fingerprint, verdict, recorded)"
-               " VALUES ('old', 's', 's', 'b', '{}', 'pass', 0)")
+    db.execute(
+        "INSERT INTO runs(run_id, scenario_id, identity, bucket, fingerprint, verdict, recorded)"
+        " VALUES ('old', 's', 's', 'b', '{}', 'pass', 0)"
+    )
     db.execute("INSERT INTO samples(run_row, metric, value) VALUES (1, 'tok', 3.0)")
     db.commit()
     db.close()
@@ -74,13 +78,13 @@ def test_promote_unknown_run_is_a_one_line_error(store):
 def test_identity_strips_only_the_version():
     assert history.identity("m.tp2.colocate.arv2.cvd1.sglang-0.5.12") == "m.tp2.colocate.arv2.cvd1.sglang"
     assert history.identity("m.tp1.colocate.sglang-0.5.12.post1.fault-x") == "m.tp1.colocate.sglang.fault-x"
-    assert history.identity("m.tp1.colocate.sglang-0.5.15.ab12b") == "m.tp1.colocate.sglang"    # an A/B run
+    assert history.identity("m.tp1.colocate.sglang-0.5.15.ab12b") == "m.tp1.colocate.sglang"  # an A/B run
 
 
 def test_rows_written_under_an_older_identity_rule_rejoin_the_window(tmp_path):
     s = history.HistoryStore(tmp_path / "h.sqlite")
     s.record_run("r1", "m.tp1.colocate.sglang-0.5.12.ab3b", "0.5.12", "b", {}, "pass", [{"tok": [1.0]}])
-    s.db.execute("UPDATE runs SET identity = 'm.tp1.colocate.sglang.ab-b'")     # as an older colobench wrote it
+    s.db.execute("UPDATE runs SET identity = 'm.tp1.colocate.sglang.ab-b'")  # as an older colobench wrote it
     s.promote("r1")
     s.close()
     assert history.HistoryStore(tmp_path / "h.sqlite").baseline("m.tp1.colocate.sglang-0.5.15", "b") == [{"tok": [1.0]}]

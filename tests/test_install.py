@@ -6,6 +6,7 @@ The fresh environment gets its third-party packages (pyyaml, torch, ray, ...) fr
 a .pth file, so nothing is downloaded; colobench itself comes only from the wheel (never the checkout)."""
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -24,19 +25,26 @@ def sh(argv, cwd, env=None, timeout=600):
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp("install")
-    code, out = sh([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    root / "dist", REPO_ROOT], cwd=root)
+    source = root / "source"  # setuptools builds in the source tree: a copy keeps build/ out of the checkout
+    skip = (".git", ".venv", ".whl*", ".jit", "reports", "build", "dist", "*.egg-info", "__pycache__")
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(*skip))
+    wheel_cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", root / "dist"]
+    code, out = sh([*wheel_cmd, source], cwd=root)
     assert code == 0, out
     (wheel,) = (root / "dist").glob("colobench-*.whl")
     venv = root / "venv"
     code, out = sh([sys.executable, "-m", "venv", "--without-pip", venv], cwd=root)
     assert code == 0, out
     python = venv / "bin" / "python"
-    code, out = sh([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index",
-                    wheel], cwd=root)
+    code, out = sh(
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel], cwd=root
+    )
     assert code == 0, out
-    purelib = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                           text=True).strip())
+    purelib = Path(
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
     (purelib / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     home = root / "user-repo"
     home.mkdir()
@@ -48,7 +56,7 @@ def installed(tmp_path_factory):
 def test_the_wheel_lists_its_built_in_matrix_from_any_folder(installed):
     venv, home, env = installed
     code, out = sh([venv / "bin" / "python", "-c", "import harness; print(harness.__file__)"], home, env)
-    assert code == 0 and str(venv) in out and str(REPO_ROOT) not in out          # the wheel, not the checkout
+    assert code == 0 and str(venv) in out and str(REPO_ROOT) not in out  # the wheel, not the checkout
     code, out = sh([venv / "bin" / "colobench", "list"], home, env)
     assert code == 0 and "tiny-llama.tp1.colocate.ref" in out and "9 scenarios" in out, out
     code, out = sh([venv / "bin" / "colobench", "list", "--matrix", "bump", "--gpus", "1"], home, env)
@@ -61,10 +69,28 @@ def test_init_then_a_cpu_row_through_run_and_through_pytest(installed):
     venv, home, env = installed
     code, out = sh([venv / "bin" / "colobench", "init"], home, env)
     assert code == 0 and (home / "matrix" / "colobench.yaml").is_file() and (home / "models.yaml").is_file(), out
-    code, out = sh([venv / "bin" / "colobench", "run", "--matrix", "matrix/colobench.yaml", "-k", "colocate",
-                    "--no-history"], home, env)
+    code, out = sh(
+        [venv / "bin" / "colobench", "run", "--matrix", "matrix/colobench.yaml", "-k", "colocate", "--no-history"],
+        home,
+        env,
+    )
     assert code == 0 and "colobench: pass" in out, out
-    code, out = sh([venv / "bin" / "python", "-m", "pytest", "matrix/colobench.yaml", "-k", "colocate", "-q",
-                    "-p", "no:cacheprovider", "--reports-dir", "pytest-reports"], home, env)
+    code, out = sh(
+        [
+            venv / "bin" / "python",
+            "-m",
+            "pytest",
+            "matrix/colobench.yaml",
+            "-k",
+            "colocate",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--reports-dir",
+            "pytest-reports",
+        ],
+        home,
+        env,
+    )
     assert code == 0 and "1 passed" in out, out
     assert list((home / "pytest-reports" / "runs").glob("*/junit.xml"))

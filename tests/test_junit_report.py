@@ -9,11 +9,30 @@ from harness.report import junit, summary
 
 def results():
     return [
-        ScenarioResult("a.tp1.colocate.ref", Verdict.PASS, "", 1.5, "/r/a", {"weight_sync_s": [0.1, 0.3]},
-                       properties={"version.torch": "2.13.0", "scenario.source": "matrix/smoke.yaml"}),
-        ScenarioResult("b.tp1.colocate.ref", Verdict.REGRESSED, "weights mismatch", 2.0, "/r/b",
-                       diagnosis={"signature": "weights-mismatch-after-sync", "layer": "trainer", "where": "runner:3",
-                                  "cause": "c", "fix": "f"}, error_lines=["runner:3> boom"]),
+        ScenarioResult(
+            "a.tp1.colocate.ref",
+            Verdict.PASS,
+            "",
+            1.5,
+            "/r/a",
+            {"weight_sync_s": [0.1, 0.3]},
+            properties={"version.torch": "2.13.0", "scenario.source": "matrix/smoke.yaml"},
+        ),
+        ScenarioResult(
+            "b.tp1.colocate.ref",
+            Verdict.REGRESSED,
+            "weights mismatch",
+            2.0,
+            "/r/b",
+            diagnosis={
+                "signature": "weights-mismatch-after-sync",
+                "layer": "trainer",
+                "where": "runner:3",
+                "cause": "c",
+                "fix": "f",
+            },
+            error_lines=["runner:3> boom"],
+        ),
         ScenarioResult("c.tp2.colocate.sglang-0.5.12", Verdict.INFRA_ERROR, "port in use", 0.5, "/r/c"),
         ScenarioResult("d.tp4.colocate.sglang-0.5.12", Verdict.SKIPPED, "needs 4 GPUs, 2 visible"),
         ScenarioResult("e.tp1.colocate.ref", Verdict.INCONCLUSIVE, "p=0.3"),
@@ -37,8 +56,9 @@ def test_junit_parses_back_with_verdicts_properties_and_output(tmp_path):
 
 
 def test_summary_has_table_details_and_stays_under_1_mib(monkeypatch, tmp_path):
-    many = results() + [ScenarioResult(f"x{i}", Verdict.REGRESSED, "y" * 2000, error_lines=["z" * 300] * 12)
-                        for i in range(600)]
+    many = results() + [
+        ScenarioResult(f"x{i}", Verdict.REGRESSED, "y" * 2000, error_lines=["z" * 300] * 12) for i in range(600)
+    ]
     text = summary.summary_markdown(many)
     assert len(text.encode()) <= summary.MAX_SUMMARY_BYTES
     assert "## colobench run: regressed" in text
@@ -52,7 +72,9 @@ def test_summary_has_table_details_and_stays_under_1_mib(monkeypatch, tmp_path):
 def test_context_diff_shows_what_differs():
     a = {"engine-launcher": {"env": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}, "base_gpu_id": 0}}
     b = {"engine-launcher": {"env": {}, "base_gpu_id": 0}}
-    assert summary.context_diff(a, b) == [("engine-launcher.env.RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES", "1", "(unset)")]
+    assert summary.context_diff(a, b) == [
+        ("engine-launcher.env.RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES", "1", "(unset)")
+    ]
 
 
 def test_load_run_reads_results_back(tmp_path):

@@ -4,7 +4,7 @@ nothing run. Each row: (which file is bad, its text, what the one line must say)
 
 import pytest
 
-M = "schema: 1\naxes: {model: [tiny-llama]}\n"          # a good matrix to spoil
+M = "schema: 1\naxes: {model: [tiny-llama]}\n"  # a good matrix to spoil
 
 
 def gate(g: str) -> str:
@@ -40,10 +40,13 @@ def models(old: str, new: str) -> str:
 
 NEST = "schema: 1\naxes: {model: [tiny-llama]}\ndescription: " + "[" * 40 + "]" * 40 + "\n"
 BOMB = "schema: 1\naxes: {model: [tiny-llama]}\nx0: &a [1, 1]\n" + "".join(
-    f"x{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 14))
-HUGE = ("schema: 1\naxes: {model: [tiny-llama], tp: [1, 2, 4, 8], ep: [1, 2, 4, 8], cp: [1, 2, 4, 8], "
-        "cvd_offset: [0, 1, 2, 3, 4, 5, 6, 7], custom_all_reduce: [auto, v1, v2, off], colocate: [on, off], "
-        "launch: [ray-actor, standalone], trainer: [torch, megatron]}\n")
+    f"x{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 14)
+)
+HUGE = (
+    "schema: 1\naxes: {model: [tiny-llama], tp: [1, 2, 4, 8], ep: [1, 2, 4, 8], cp: [1, 2, 4, 8], "
+    "cvd_offset: [0, 1, 2, 3, 4, 5, 6, 7], custom_all_reduce: [auto, v1, v2, off], colocate: [on, off], "
+    "launch: [ray-actor, standalone], trainer: [torch, megatron]}\n"
+)
 
 BAD = [
     # gates
@@ -96,7 +99,11 @@ BAD = [
     ("matrix", "schema: 1\naxes: {model: [tiny-llama]}\naxes: {tp: [1]}\n", "duplicate key 'axes'"),
     # rows whose ids collide
     ("matrix", M + "include: [{model: tiny-llama}]\n", "is defined twice"),
-    ("matrix", "schema: 1\ninclude: [{model: tiny-llama, steps: 3}, {model: tiny-llama, steps: 4}]\n", "is defined twice"),
+    (
+        "matrix",
+        "schema: 1\ninclude: [{model: tiny-llama, steps: 3}, {model: tiny-llama, steps: 4}]\n",
+        "is defined twice",
+    ),
     # env
     ("matrix", setting("env: {'A=B': x}"), "not an environment variable name"),
     ("matrix", setting('env: {A: "a\\0b"}'), "without NUL bytes"),
@@ -127,7 +134,11 @@ BAD = [
     # engine_args
     ("matrix", setting("engine_args: {port: '8000'}"), "port: expected a port number"),
     ("matrix", setting("engine_args: {port: 70000}"), "port: expected a port number"),
-    ("matrix", setting("engine_args: {chunked_prefill_size: 0}"), "chunked_prefill_size: expected an int from 1 to 2^20 (or -1"),
+    (
+        "matrix",
+        setting("engine_args: {chunked_prefill_size: 0}"),
+        "chunked_prefill_size: expected an int from 1 to 2^20 (or -1",
+    ),
     ("matrix", setting("weights_check: fast"), "expected auto, checksum or exact"),
     ("matrix", setting("engine_args: {warp_speed: 9}"), "warp_speed: unknown engine argument"),
     ("matrix", setting("engine_args: {mem_fraction_static: 1.5}"), "mem_fraction_static: expected a fraction"),
@@ -145,8 +156,16 @@ BAD = [
     # versions and names that would become paths
     ("matrix", "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: [0.10]}\n", "quote it"),
     ("matrix", "schema: 1\ndefaults: {engine: sglang, sglang: 0.5}\naxes: {model: [tiny-llama]}\n", "quote it"),
-    ("matrix", "schema: 1\ndefaults: {engine: sglang, sglang: ../../etc}\naxes: {model: [tiny-llama]}\n", "expected a version string"),
-    ("matrix", "schema: 1\ndefaults: {engine: sglang, sglang: latest}\naxes: {model: [tiny-llama]}\n", "expected a version string"),
+    (
+        "matrix",
+        "schema: 1\ndefaults: {engine: sglang, sglang: ../../etc}\naxes: {model: [tiny-llama]}\n",
+        "expected a version string",
+    ),
+    (
+        "matrix",
+        "schema: 1\ndefaults: {engine: sglang, sglang: latest}\naxes: {model: [tiny-llama]}\n",
+        "expected a version string",
+    ),
     ("matrix", "schema: 1\naxes: {model: [../x]}\n", "axes.model: expected a name"),
     ("matrix", setting("tag: a/b"), "tag: expected an ASCII letter, then letters, digits and dashes"),
     ("matrix", setting("markers: [not-an-identifier]"), "markers: expected a list of marker names"),
@@ -160,13 +179,29 @@ BAD = [
     ("models", models("  tiny-llama:", "  ../evil:"), "(it becomes a path component)"),
     ("models", models("hidden_size: 32", "hidden_size: -1"), "config: hidden_size: expected an int from 1 to 65536"),
     ("models", models("hidden_size: 32", "hidden_size: big"), "config: hidden_size: expected an int from 1"),
-    ("models", models("hidden_size: 32", "hidden_size: 32, rope_scaling: {type: x}"), "rope_scaling: expected a scalar"),
+    (
+        "models",
+        models("hidden_size: 32", "hidden_size: 32, rope_scaling: {type: x}"),
+        "rope_scaling: expected a scalar",
+    ),
     ("models", models("schema: 1", "schema: '1'"), "schema: expected 1"),
-    ("models", models("architecture: LlamaForCausalLM", "architecture: LlamaForCausalLM\n    min_gpus: 0"), "min_gpus: expected a positive int"),
-    ("models", models("architecture: LlamaForCausalLM", "architecture: LlamaForCausalLM\n    gpu_memory_gb: .nan"), "gpu_memory_gb: expected a positive number"),
+    (
+        "models",
+        models("architecture: LlamaForCausalLM", "architecture: LlamaForCausalLM\n    min_gpus: 0"),
+        "min_gpus: expected a positive int",
+    ),
+    (
+        "models",
+        models("architecture: LlamaForCausalLM", "architecture: LlamaForCausalLM\n    gpu_memory_gb: .nan"),
+        "gpu_memory_gb: expected a positive number",
+    ),
     ("models", models("kind: tiny", "kind: hf\n    hf_id: ../../x"), "hf_id: expected a Hugging Face id"),
     ("models", models("kind: tiny", "kind: shape\n    hf_id: Qwen"), "hf_id: expected a Hugging Face id"),
-    ("models", models("kind: tiny", "kind: shape\n    layers: 2"), "layers: expected an int from 1 to config.num_hidden_layers (1)"),
+    (
+        "models",
+        models("kind: tiny", "kind: shape\n    layers: 2"),
+        "layers: expected an int from 1 to config.num_hidden_layers (1)",
+    ),
     ("models", models("kind: tiny", "kind: tiny\n    layers: -1"), "layers: expected an int from 1"),
     ("models", models("kind: tiny", "kind: tiny\n    layers: 1.0"), "layers: expected an int from 1"),
     ("models", models("architecture: LlamaForCausalLM", "architecture: 1bad"), "architecture: expected a class name"),
@@ -176,9 +211,11 @@ BAD = [
 
 # issue 30: well-formed files that mean something impossible (written against today's schema)
 SPLIT = "schema: 1\ndefaults: {{colocate: off, {}}}\naxes: {{model: [tiny-llama]}}\n"
-BOMB_IN_FIELDS = ("schema: 1\nx0: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
-    f"x{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 10)}]\n" for i in range(1, 7)) +
-    "defaults: {milestones: [{event: step_done, fields: {step: *a6}}]}\naxes: {model: [tiny-llama]}\n")
+BOMB_IN_FIELDS = (
+    "schema: 1\nx0: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+    + "".join(f"x{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 10)}]\n" for i in range(1, 7))
+    + "defaults: {milestones: [{event: step_done, fields: {step: *a6}}]}\naxes: {model: [tiny-llama]}\n"
+)
 MEANING = [
     # gates against the metric's direction or what the row emits
     ("matrix", gate("{weight_sync_s: {max_drop: 5%}}"), "a drop is an improvement; gate a rise"),
@@ -187,8 +224,11 @@ MEANING = [
     ("matrix", gate("{weight_sync_gbps: {max_rise: 3 %}}"), "a rise is an improvement"),
     ("matrix", SPLIT.format("metrics: {release_s: {max: 1}}"), "emits release_s only colocated"),
     ("matrix", SPLIT.format("metrics: {trainer_sleep_s: {max_rise: 5%}}"), "only colocated; this row is split"),
-    ("matrix", setting("engine_args: {forward_timer: off}, metrics: {engine_gpu_busy: {min: 0.5}}"),
-     "only with the engine's device timer"),
+    (
+        "matrix",
+        setting("engine_args: {forward_timer: off}, metrics: {engine_gpu_busy: {min: 0.5}}"),
+        "only with the engine's device timer",
+    ),
     # rules that can never match, or always do
     ("matrix", rules("[{event: step_dnoe}]"), "emits no event 'step_dnoe'"),
     ("matrix", rules("[{name: ok, event: Run_Done}]"), "emits no event 'Run_Done'"),
@@ -211,7 +251,11 @@ MEANING = [
     ("matrix", "schema: 1\ninclude: [{model: tiny-llama, tp: 2}]\n", "this include row cannot run"),
     ("matrix", "schema: 1\ninclude: [{model: tiny-llama, ep: 2}]\n", "ep=2 on dense model tiny-llama"),
     ("matrix", setting("steps: 3, warmup_steps: 3"), "warmup_steps: 3 leaves no steady step"),
-    ("matrix", setting("batch: {prompts: 2, prompt_len: 1000, max_new_tokens: 100}"), "longer than tiny-llama's context"),
+    (
+        "matrix",
+        setting("batch: {prompts: 2, prompt_len: 1000, max_new_tokens: 100}"),
+        "longer than tiny-llama's context",
+    ),
     ("matrix", M + "exclude: [{model: tiny-moe}]\n", "exclude[0]: {'model': 'tiny-moe'} matches no row"),
     ("matrix", M + "overrides: [{match: {tp: 4}, set: {steps: 3}}]\n", "overrides[0].match: {'tp': 4} matches no row"),
     ("matrix", setting("engine_args: {seed: 18446744073709551616}"), "seed: expected an int from 0 to 2^63 - 1"),
@@ -223,23 +267,53 @@ MEANING = [
     ("matrix", setting("fault: {kind: slowdown}"), "slowdown needs a factor"),
     ("matrix", rules("[{event: step_done, within_s: 1.0e+30}]"), "[0].within_s: expected a positive finite number"),
     # models that cannot exist
-    ("models", models("hidden_size: 32", "hidden_size: 33"), "hidden_size: 33 is not a multiple of num_attention_heads"),
-    ("models", models("num_attention_heads: 2", "num_attention_heads: 2, num_key_value_heads: 4"),
-     "num_key_value_heads: 4 must divide num_attention_heads (2)"),
-    ("models", models("config: {vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, "
-                      "num_attention_heads: 2}", "config: {}"), "missing vocab_size, hidden_size"),
-    ("models", models("hidden_size: 32", "hiden_size: 32"), "hiden_size: not a config key; a misspelling of hidden_size?"),
+    (
+        "models",
+        models("hidden_size: 32", "hidden_size: 33"),
+        "hidden_size: 33 is not a multiple of num_attention_heads",
+    ),
+    (
+        "models",
+        models("num_attention_heads: 2", "num_attention_heads: 2, num_key_value_heads: 4"),
+        "num_key_value_heads: 4 must divide num_attention_heads (2)",
+    ),
+    (
+        "models",
+        models(
+            "config: {vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, "
+            "num_attention_heads: 2}",
+            "config: {}",
+        ),
+        "missing vocab_size, hidden_size",
+    ),
+    (
+        "models",
+        models("hidden_size: 32", "hiden_size: 32"),
+        "hiden_size: not a config key; a misspelling of hidden_size?",
+    ),
     ("models", models("vocab_size: 64", "vocab_size: 1000000000000"), "vocab_size: expected an int from 1 to"),
     ("models", models("kind: tiny", "kind: shape\n    hf_id: /abs/path/model"), "hf_id: expected a Hugging Face id"),
     ("models", models("kind: tiny", "kind: shape\n    hf_id: ./local/model"), "hf_id: expected a Hugging Face id"),
-    ("models", models("architecture: LlamaForCausalLM", "architecture: LlamaForSequenceClassification"),
-     "expected a causal LM class"),
-    ("models", models("architecture: LlamaForCausalLM", "architecture: Llama4000ForCausalLM"),
-     "the installed transformers has no causal LM 'Llama4000ForCausalLM'"),
-    ("models", models("intermediate_size: 64,", "intermediate_size: 64, num_key_value_head: 1,"),
-     "num_key_value_head: not a config key; a misspelling of num_key_value_heads?"),
-    ("models", models("num_hidden_layers: 1,", "num_hidden_layers: 1, num_experts: 2, num_experts_per_tok: 4,"),
-     "num_experts_per_tok: 4 is more than the 2 experts"),
+    (
+        "models",
+        models("architecture: LlamaForCausalLM", "architecture: LlamaForSequenceClassification"),
+        "expected a causal LM class",
+    ),
+    (
+        "models",
+        models("architecture: LlamaForCausalLM", "architecture: Llama4000ForCausalLM"),
+        "the installed transformers has no causal LM 'Llama4000ForCausalLM'",
+    ),
+    (
+        "models",
+        models("intermediate_size: 64,", "intermediate_size: 64, num_key_value_head: 1,"),
+        "num_key_value_head: not a config key; a misspelling of num_key_value_heads?",
+    ),
+    (
+        "models",
+        models("num_hidden_layers: 1,", "num_hidden_layers: 1, num_experts: 2, num_experts_per_tok: 4,"),
+        "num_experts_per_tok: 4 is more than the 2 experts",
+    ),
     # values YAML would change behind your back
     ("matrix", setting("env: {NCCL_TIMEOUT: 0.10}"), "YAML reads the unquoted 0.10 as 0.1"),
     ("matrix", setting("env: {WINDOW: 20:30}"), "YAML reads the unquoted 20:30 as 1230"),
@@ -249,10 +323,16 @@ MEANING = [
     ("matrix", setting("env: {CUDA_VISIBLE_DEVICES: '3'}"), "set by colobench itself"),
     ("matrix", setting("env: {'É': x}"), "not an environment variable name"),
     # ids and history that would collide; markers that change outcomes
-    ("matrix", "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: ['٠.٥.١٢']}\n",
-     "expected a version string"),
-    ("matrix", "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: ['0.5.12', '0.5.12.0']}\n",
-     "duplicate values"),
+    (
+        "matrix",
+        "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: ['٠.٥.١٢']}\n",
+        "expected a version string",
+    ),
+    (
+        "matrix",
+        "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: ['0.5.12', '0.5.12.0']}\n",
+        "duplicate values",
+    ),
     ("matrix", setting("tag: ab1b"), "reads as a suffix colobench gives ids itself"),
     ("matrix", setting("tag: post1"), "reads as a suffix"),
     ("matrix", setting("tag: rep2"), "reads as a suffix"),
@@ -268,7 +348,9 @@ BAD += MEANING
 def test_malformed_file_is_refused_at_load_in_one_line(which, text, needle, tmp_path, run_cli):
     bad = tmp_path / ("models.yaml" if which == "models" else "matrix.yaml")
     (bad.write_bytes if isinstance(text, bytes) else bad.write_text)(text)
-    args = ["list", "--matrix", bad] if which == "matrix" else ["list", "--matrix", tmp_path / "m.yaml", "--models", bad]
+    args = (
+        ["list", "--matrix", bad] if which == "matrix" else ["list", "--matrix", tmp_path / "m.yaml", "--models", bad]
+    )
     if which == "models":
         (tmp_path / "m.yaml").write_text(M)
     code, out, err = run_cli(*args)
@@ -282,10 +364,10 @@ def test_the_table_holds_at_least_80_hostile_files():
 
 
 UNUSUAL = [
-    "\ufeffschema: 1\naxes: {model: [tiny-llama]}\n",                                  # a BOM
-    "schema: 1\r\naxes: {model: [tiny-llama]}\r\n",                                   # CRLF
+    "\ufeffschema: 1\naxes: {model: [tiny-llama]}\n",  # a BOM
+    "schema: 1\r\naxes: {model: [tiny-llama]}\r\n",  # CRLF
     "schema: 1\ndefaults: {metrics: {rollout_tokens_per_s: {max_drop: 5 %}}}\naxes: {model: [tiny-llama]}\n",
-    M + "overrides: [{match: {model: tiny-llama}, set: {steps: 3}}]\n",               # matches every row
+    M + "overrides: [{match: {model: tiny-llama}, set: {steps: 3}}]\n",  # matches every row
     "schema: 1\ndefaults: {env: {A: '0.10', B: 8, C: 'true'}}\naxes: {model: [tiny-llama]}\n",
     "schema: 1\ndefaults: {engine: sglang}\naxes: {model: [tiny-llama], sglang: ['0.5.12.0']}\n",
 ]
@@ -297,4 +379,4 @@ def test_a_legitimately_unusual_file_still_loads(text, tmp_path, run_cli):
     path.write_text(text, newline="")
     code, out, err = run_cli("list", "--matrix", path)
     assert code == 0 and err == "", err
-    assert "sglang-0.5.12.0" not in out                  # one spelling per version
+    assert "sglang-0.5.12.0" not in out  # one spelling per version

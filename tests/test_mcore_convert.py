@@ -13,19 +13,23 @@ HIDDEN, FFN, VOCAB = 32, 48, 64
 
 def hf_weights(shape: mc.Shape = SHAPE) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    r = lambda *s: torch.randn(*s, generator=g)   # noqa: E731
+    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
     out = {"model.embed_tokens.weight": r(VOCAB, HIDDEN), "model.norm.weight": r(HIDDEN)}
     if not shape.tied:
         out["lm_head.weight"] = r(VOCAB, HIDDEN)
     for i in range(shape.layers):
         p = f"model.layers.{i}."
-        out |= {p + "input_layernorm.weight": r(HIDDEN), p + "post_attention_layernorm.weight": r(HIDDEN),
-                p + "self_attn.q_proj.weight": r(shape.heads * shape.head_dim, HIDDEN),
-                p + "self_attn.k_proj.weight": r(shape.kv_heads * shape.head_dim, HIDDEN),
-                p + "self_attn.v_proj.weight": r(shape.kv_heads * shape.head_dim, HIDDEN),
-                p + "self_attn.o_proj.weight": r(HIDDEN, shape.heads * shape.head_dim),
-                p + "mlp.gate_proj.weight": r(FFN, HIDDEN), p + "mlp.up_proj.weight": r(FFN, HIDDEN),
-                p + "mlp.down_proj.weight": r(HIDDEN, FFN)}
+        out |= {
+            p + "input_layernorm.weight": r(HIDDEN),
+            p + "post_attention_layernorm.weight": r(HIDDEN),
+            p + "self_attn.q_proj.weight": r(shape.heads * shape.head_dim, HIDDEN),
+            p + "self_attn.k_proj.weight": r(shape.kv_heads * shape.head_dim, HIDDEN),
+            p + "self_attn.v_proj.weight": r(shape.kv_heads * shape.head_dim, HIDDEN),
+            p + "self_attn.o_proj.weight": r(HIDDEN, shape.heads * shape.head_dim),
+            p + "mlp.gate_proj.weight": r(FFN, HIDDEN),
+            p + "mlp.up_proj.weight": r(FFN, HIDDEN),
+            p + "mlp.down_proj.weight": r(HIDDEN, FFN),
+        }
     return out
 
 
@@ -48,9 +52,9 @@ def test_qkv_interleaves_query_groups_and_each_rank_holds_whole_groups():
     q, k = hf["model.layers.0.self_attn.q_proj.weight"], hf["model.layers.0.self_attn.k_proj.weight"]
     per_group = SHAPE.heads // SHAPE.kv_heads * SHAPE.head_dim
     block = per_group + 2 * SHAPE.head_dim
-    assert torch.equal(qkv[:per_group], q[:per_group])                        # group 0: its query heads first
-    assert torch.equal(qkv[per_group:per_group + SHAPE.head_dim], k[:SHAPE.head_dim])   # then its key head
-    assert torch.equal(qkv[block:block + per_group], q[per_group:])           # group 1 follows
+    assert torch.equal(qkv[:per_group], q[:per_group])  # group 0: its query heads first
+    assert torch.equal(qkv[per_group : per_group + SHAPE.head_dim], k[: SHAPE.head_dim])  # then its key head
+    assert torch.equal(qkv[block : block + per_group], q[per_group:])  # group 1 follows
     rank1 = mc.to_mcore(hf, SHAPE, 1, 2)["decoder.layers.0.self_attention.linear_qkv.weight"]
     assert torch.equal(rank1, qkv[block:])
 
@@ -59,7 +63,7 @@ def test_fc1_shard_is_gate_then_up_of_that_rank():
     hf = hf_weights()
     fc1 = mc.to_mcore(hf, SHAPE, 1, 2)["decoder.layers.1.mlp.linear_fc1.weight"]
     gate, up = hf["model.layers.1.mlp.gate_proj.weight"], hf["model.layers.1.mlp.up_proj.weight"]
-    assert torch.equal(fc1, torch.cat([gate[FFN // 2:], up[FFN // 2:]]))
+    assert torch.equal(fc1, torch.cat([gate[FFN // 2 :], up[FFN // 2 :]]))
 
 
 def test_partition_dims_and_unknown_names():
@@ -74,6 +78,7 @@ def test_partition_dims_and_unknown_names():
 
 
 def test_shape_from_a_transformers_config():
-    shape = mc.Shape.from_config({"num_hidden_layers": 2, "num_attention_heads": 4, "hidden_size": 256,
-                                  "tie_word_embeddings": True})
+    shape = mc.Shape.from_config(
+        {"num_hidden_layers": 2, "num_attention_heads": 4, "hidden_size": 256, "tie_word_embeddings": True}
+    )
     assert shape == mc.Shape(2, 4, 4, 64, True)

@@ -9,15 +9,17 @@ def status(results):
 
 
 def test_absolute_and_band_gates():
-    res = metrics.evaluate({"weight_sync_s": {"max": 2.0}, "logprob_abs_diff": {"min": 0, "max": 0.05}},
-                           {"weight_sync_s": [0.4, 2.5], "logprob_abs_diff": [0.01]})
+    res = metrics.evaluate(
+        {"weight_sync_s": {"max": 2.0}, "logprob_abs_diff": {"min": 0, "max": 0.05}},
+        {"weight_sync_s": [0.4, 2.5], "logprob_abs_diff": [0.01]},
+    )
     assert status(res) == {"weight_sync_s": GateStatus.FAIL, "logprob_abs_diff": GateStatus.PASS}
     assert "2.5 > max 2" in res[0].reason
 
 
 def test_missing_and_non_finite_metrics_are_errors_not_skips():
     res = metrics.evaluate({"a": {"max": 1}, "b": {"max": 1}}, {"b": [math.nan]})
-    assert status(res) == {"a": GateStatus.MISSING, "b": GateStatus.ERROR}   # ERROR split: verdict.fold
+    assert status(res) == {"a": GateStatus.MISSING, "b": GateStatus.ERROR}  # ERROR split: verdict.fold
 
 
 def test_relative_gate_cold_start_is_inactive_not_fail():
@@ -42,8 +44,11 @@ def test_max_rise_with_floor_ignores_tiny_absolute_changes():
 
 
 def test_samples_come_from_metric_events():
-    events = [{"event": "metric", "name": "x", "value": 1}, {"event": "metric", "name": "x", "value": True},
-              {"event": "step_done"}]
+    events = [
+        {"event": "metric", "name": "x", "value": 1},
+        {"event": "metric", "name": "x", "value": True},
+        {"event": "step_done"},
+    ]
     assert metrics.samples(events) == {"x": [1.0, 1.0]}
 
 
@@ -59,5 +64,3 @@ def test_relative_gate_is_one_sided_in_its_direction():
     res = metrics.evaluate({"s": {"max_rise": "5%", "p": 0.01, "stat": "min"}}, slower, base)
     # complete separation of 5 vs 5: one-sided p = 1/252 < 0.01 (two-sided 2/252 would not be)
     assert res[0].status == GateStatus.FAIL and "p=0.00397" in res[0].reason and "(min per run)" in res[0].reason
-
-

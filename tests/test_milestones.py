@@ -13,18 +13,27 @@ def by_name(results):
 
 
 def test_standalone_excerpt_meets_the_graph_milestones_in_order():
-    rules = [{"name": "ar v2", "log": "Custom allreduce v2 initialized successfully"},
-             {"name": "capture begin", "log": "Capture cuda graph bs", "after": "ar v2"},
-             {"name": "capture end", "log": "Capture cuda graph end", "after": "capture begin", "within_s": 5,
-              "from": "ar v2"},
-             {"name": "no invalid argument", "forbid": "CUDA error: invalid argument"}]
+    rules = [
+        {"name": "ar v2", "log": "Custom allreduce v2 initialized successfully"},
+        {"name": "capture begin", "log": "Capture cuda graph bs", "after": "ar v2"},
+        {
+            "name": "capture end",
+            "log": "Capture cuda graph end",
+            "after": "capture begin",
+            "within_s": 5,
+            "from": "ar v2",
+        },
+        {"name": "no invalid argument", "forbid": "CUDA error: invalid argument"},
+    ]
     results = milestones.evaluate(rules, [], lines_of("ref002_standalone.log"))
     assert all(r.ok for r in results), results
 
 
 def test_failure_excerpt_misses_capture_end_and_shows_the_first_error():
-    rules = [{"name": "capture end", "log": "Capture cuda graph end"},
-             {"name": "no invalid argument", "forbid": "CUDA error: invalid argument"}]
+    rules = [
+        {"name": "capture end", "log": "Capture cuda graph end"},
+        {"name": "no invalid argument", "forbid": "CUDA error: invalid argument"},
+    ]
     results = by_name(milestones.evaluate(rules, [], lines_of("ref002_failure.log")))
     assert not results["capture end"].ok
     assert "seen 0 times" in results["capture end"].reason
@@ -33,17 +42,26 @@ def test_failure_excerpt_misses_capture_end_and_shows_the_first_error():
 
 
 def test_pr_003_verification_lines_hold_as_rules():
-    rules = [{"name": "v2 init", "log": "Custom allreduce v2 initialized"}, {"name": "graph end", "log": "Capture cuda graph end"}]
+    rules = [
+        {"name": "v2 init", "log": "Custom allreduce v2 initialized"},
+        {"name": "graph end", "log": "Capture cuda graph end"},
+    ]
     assert all(r.ok for r in milestones.evaluate(rules, [], lines_of("ref003_excerpt.log")))
 
 
 def test_counts_order_and_time_budgets_over_events():
-    events = [{"t": 1.0, "event": "engine_ready"}, {"t": 2.0, "event": "step_done"}, {"t": 9.0, "event": "step_done"},
-              {"t": 9.5, "event": "step_done"}]
-    rules = [{"name": "up", "event": "engine_ready", "within_s": 2},
-             {"name": "exactly two", "event": "step_done", "min": 2, "max": 2},
-             {"name": "fast", "event": "step_done", "within_s": 0.5, "from": "up"},
-             {"name": "late", "event": "engine_ready", "after": "exactly two"}]
+    events = [
+        {"t": 1.0, "event": "engine_ready"},
+        {"t": 2.0, "event": "step_done"},
+        {"t": 9.0, "event": "step_done"},
+        {"t": 9.5, "event": "step_done"},
+    ]
+    rules = [
+        {"name": "up", "event": "engine_ready", "within_s": 2},
+        {"name": "exactly two", "event": "step_done", "min": 2, "max": 2},
+        {"name": "fast", "event": "step_done", "within_s": 0.5, "from": "up"},
+        {"name": "late", "event": "engine_ready", "after": "exactly two"},
+    ]
     r = by_name(milestones.evaluate(rules, events, []))
     assert r["up"].ok
     assert not r["exactly two"].ok and "seen 3 times, expected at most 2" in r["exactly two"].reason

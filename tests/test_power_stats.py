@@ -14,31 +14,35 @@ GATE = {"max_drop": "2.5%"}
 
 
 def run(number, side, value, probe="0.003"):
-    return power_stats.Run(side, number, ScenarioResult(f"m.{side}-{number:03d}", Verdict.PASS, "",
-                                                        metrics={"tok": [value]},
-                                                        properties={"host.probe_cv": probe}))
+    return power_stats.Run(
+        side,
+        number,
+        ScenarioResult(
+            f"m.{side}-{number:03d}", Verdict.PASS, "", metrics={"tok": [value]}, properties={"host.probe_cv": probe}
+        ),
+    )
 
 
 def test_pairs_are_neighbours_and_a_missing_run_takes_its_pairs_with_it():
     order = "abbaabba"
     made = [run(n, order[n], 100.0) for n in range(8) if n != 5]
     changed, unchanged = power_stats.pairs(made)
-    assert [(a.number, b.number) for a, b in changed] == [(0, 1), (3, 2), (7, 6)]     # (A, B) whatever came first
-    assert [(x.number, y.number) for x, y in unchanged] == [(1, 2), (3, 4)]           # 5 is gone: (5, 6) too
+    assert [(a.number, b.number) for a, b in changed] == [(0, 1), (3, 2), (7, 6)]  # (A, B) whatever came first
+    assert [(x.number, y.number) for x, y in unchanged] == [(1, 2), (3, 4)]  # 5 is gone: (5, 6) too
 
 
 def test_a_noisy_probe_makes_every_decision_inconclusive():
     pool = [(run(2 * i, "a", 100.0, "0.2"), run(2 * i + 1, "b", 90.0)) for i in range(5)]
     found = power_stats.rates(GATE, "tok", pool, 3, random.Random(0), draws=50)
     assert found == {"regressed": 0.0, "inconclusive": 1.0, "distinct": 10}
-    assert power_stats.rates(GATE, "tok", pool, 6, random.Random(0), draws=50) is None       # five pairs only
+    assert power_stats.rates(GATE, "tok", pool, 6, random.Random(0), draws=50) is None  # five pairs only
 
 
 def test_parametric_power_follows_the_spread():
     rng = random.Random(1)
     assert power_stats.parametric(GATE, 0.005, 5, rng, draws=300, shift=0.05) == 1.0
     assert power_stats.parametric(GATE, 0.005, 5, rng, draws=300) == 0.0
-    assert power_stats.parametric(GATE, 0.08, 3, rng, draws=300, shift=0.05) < 0.5       # a 4-layer host's noise
+    assert power_stats.parametric(GATE, 0.08, 3, rng, draws=300, shift=0.05) < 0.5  # a 4-layer host's noise
 
 
 def test_pairs_needed_grows_with_the_square_of_the_spread_and_never_below_three():
@@ -49,7 +53,8 @@ def test_pairs_needed_grows_with_the_square_of_the_spread_and_never_below_three(
 
 def test_change_interval_pins_a_clear_shift():
     rng = random.Random(5)
-    changed = [(run(2 * i, "a", 100 * rng.gauss(1, 0.01)), run(2 * i + 1, "b", 90 * rng.gauss(1, 0.01)))
-               for i in range(8)]
+    changed = [
+        (run(2 * i, "a", 100 * rng.gauss(1, 0.01)), run(2 * i + 1, "b", 90 * rng.gauss(1, 0.01))) for i in range(8)
+    ]
     mid, lo, hi = power_stats.change_interval(changed, "tok", random.Random(0), draws=300)
     assert -0.13 < lo <= mid <= hi < -0.07

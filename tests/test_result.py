@@ -14,14 +14,20 @@ def test_round_trip_with_timings_and_cv(tmp_path):
     assert ScenarioResult.load(res.save(tmp_path / "a")) == res
 
 
-@pytest.mark.parametrize("doc,why", [
-    ({"schema": 2, "scenario_id": "a", "verdict": "pass", "reason": ""}, "schema 2"),
-    ({"schema": 1, "scenario_id": "a", "verdict": "pass"}, "reason: expected a string"),
-    ({"schema": 1, "scenario_id": "a", "verdict": "meh", "reason": ""}, "'meh' is not a valid Verdict"),
-    ({"schema": 1, "scenario_id": "a", "verdict": "pass", "reason": "", "metrics": [1]}, "metrics: expected a dict"),
-    ({"schema": 1, "scenario_id": "a", "verdict": "pass", "reason": "", "bogus": 1}, "unknown key 'bogus'"),
-    ([1, 2], "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "doc,why",
+    [
+        ({"schema": 2, "scenario_id": "a", "verdict": "pass", "reason": ""}, "schema 2"),
+        ({"schema": 1, "scenario_id": "a", "verdict": "pass"}, "reason: expected a string"),
+        ({"schema": 1, "scenario_id": "a", "verdict": "meh", "reason": ""}, "'meh' is not a valid Verdict"),
+        (
+            {"schema": 1, "scenario_id": "a", "verdict": "pass", "reason": "", "metrics": [1]},
+            "metrics: expected a dict",
+        ),
+        ({"schema": 1, "scenario_id": "a", "verdict": "pass", "reason": "", "bogus": 1}, "unknown key 'bogus'"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
 def test_a_result_file_from_elsewhere_is_one_line(doc, why, tmp_path):
     path = tmp_path / "result.json"
     path.write_text(json.dumps(doc))

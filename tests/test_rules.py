@@ -9,8 +9,10 @@ def test_check_gates_messages():
 
 
 def test_check_gates_refuses_an_unknown_stat():
-    assert rules.check_gates({"s": {"max_rise": "5%", "stat": "mean"}}) == \
-        "s.stat: expected one of median, min, got 'mean'"
+    assert (
+        rules.check_gates({"s": {"max_rise": "5%", "stat": "mean"}})
+        == "s.stat: expected one of median, min, got 'mean'"
+    )
 
 
 def test_check_rules_accepts_good_and_names_bad():

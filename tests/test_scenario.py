@@ -15,13 +15,13 @@ def test_smoke_matrix_expands_to_colocate_split_and_faults(known_models):
 
 def test_colocate_matrix_product_counts_and_readable_ids(known_models):
     m = scenario.load(REPO / "matrix" / "bump.yaml", known_models)
-    assert len(m.scenarios) == 99          # (tp1: 2*2*2*2 (v2 only) + tp2: 2*2*2*2*2) x trainer torch/megatron, + 3 MoE rows
+    assert len(m.scenarios) == 99  # (tp1: 2*2*2*2 (v2 only) + tp2: 2*2*2*2*2) x trainer torch/megatron, + 3 MoE rows
     s = next(x for x in m.scenarios if x.id == "tiny-llama.tp2.colocate.arv2.cvd1.sglang-0.5.12")
     assert s.gpus == 2 and s.needs_gpu and s.axes["cvd_offset"] == 1
     split = next(x for x in m.scenarios if x.id == "tiny-llama.tp2.split.arv1.sglang-0.5.15")
-    assert split.gpus == 4                 # engine 2 + trainer 2
+    assert split.gpus == 4  # engine 2 + trainer 2
     mcore = next(x for x in m.scenarios if x.id == "tiny-llama.tp2.colocate.arv2.cvd1.mcore.sglang-0.5.12")
-    assert mcore.trainer_gpus == 2 and mcore.gpus == 2     # two megatron ranks on the engine's two GPUs
+    assert mcore.trainer_gpus == 2 and mcore.gpus == 2  # two megatron ranks on the engine's two GPUs
 
 
 def test_megatron_rows_need_no_context_parallelism_and_take_moe_with_ep(write_matrix, known_models):
@@ -33,16 +33,19 @@ def test_megatron_rows_need_no_context_parallelism_and_take_moe_with_ep(write_ma
         """)
     m = scenario.load(path, known_models)
     reasons = {d.id: d.reason for d in m.dropped}
-    assert [s.id for s in m.scenarios] == ["tiny-llama.tp1.colocate.mcore.ref", "tiny-moe.tp1.colocate.mcore.ref",
-                                           "tiny-moe.tp1.ep2.colocate.mcore.ref"]
+    assert [s.id for s in m.scenarios] == [
+        "tiny-llama.tp1.colocate.mcore.ref",
+        "tiny-moe.tp1.colocate.mcore.ref",
+        "tiny-moe.tp1.ep2.colocate.mcore.ref",
+    ]
     assert "TransformerEngine" in reasons["tiny-llama.tp1.cp2.colocate.mcore.ref"]
-    assert m.scenarios[2].gpus == 2            # two trainer ranks, one expert group each
+    assert m.scenarios[2].gpus == 2  # two trainer ranks, one expert group each
 
 
 def test_sglang_option_replaces_the_version_of_sglang_rows(known_models):
     m = scenario.load(REPO / "matrix" / "bump.yaml", known_models, sglang="0.5.13")
     assert {s.axes["sglang"] for s in m.scenarios} == {"0.5.13"}
-    assert len(m.scenarios) == 51          # the two versions collapse into one (48), + the 3 MoE rows
+    assert len(m.scenarios) == 51  # the two versions collapse into one (48), + the 3 MoE rows
 
 
 def test_impossible_combinations_are_dropped_with_a_reason(write_matrix, known_models):
@@ -50,14 +53,23 @@ def test_impossible_combinations_are_dropped_with_a_reason(write_matrix, known_m
         schema: 1
         defaults: {engine: sglang, sglang: "0.5.12"}
         axes: {model: [tiny-llama, tiny-moe], ep: [1, 2], tp: [1, 2]}
-        include: [{model: tiny-llama, tp: 4, gpus: 2}]
         """)
     m = scenario.load(path, known_models)
     reasons = {d.id: d.reason for d in m.dropped}
     assert "expert parallelism needs a MoE model" in reasons["tiny-llama.tp1.ep2.colocate.sglang-0.5.12"]
     assert "ep=2 > tp=1" in reasons["tiny-moe.tp1.ep2.colocate.sglang-0.5.12"]
-    assert "larger than the 2 GPUs" in reasons["tiny-llama.tp4.colocate.sglang-0.5.12"]
     assert "tiny-moe.tp2.ep2.colocate.sglang-0.5.12" in {s.id for s in m.scenarios}
+
+
+def test_an_impossible_row_asked_for_by_name_is_refused_not_dropped(write_matrix, known_models):
+    path = write_matrix("""
+        schema: 1
+        defaults: {engine: sglang, sglang: "0.5.12"}
+        axes: {model: [tiny-llama]}
+        include: [{model: tiny-llama, tp: 4, gpus: 2}]
+        """)
+    with pytest.raises(ScenarioError, match="this include row cannot run: tp.cp=4 is larger than the 2 GPUs"):
+        scenario.load(path, known_models)
 
 
 def test_include_exclude_and_overrides(write_matrix, known_models):
@@ -71,8 +83,12 @@ def test_include_exclude_and_overrides(write_matrix, known_models):
         """)
     m = scenario.load(path, known_models)
     by_id = {s.id: s for s in m.scenarios}
-    assert set(by_id) == {"tiny-llama.tp1.colocate.ref", "tiny-llama.tp1.split.ref", "tiny-moe.tp1.colocate.ref",
-                          "tiny-llama.tp1.colocate.ref.extra"}
+    assert set(by_id) == {
+        "tiny-llama.tp1.colocate.ref",
+        "tiny-llama.tp1.split.ref",
+        "tiny-moe.tp1.colocate.ref",
+        "tiny-llama.tp1.colocate.ref.extra",
+    }
     assert by_id["tiny-moe.tp1.colocate.ref"].settings["timeout_s"] == 42
     assert by_id["tiny-llama.tp1.colocate.ref.extra"].settings["steps"] == 3
 
@@ -98,18 +114,48 @@ BAD = [
     ("schema: 1\naxes: {model: []}\n", "axes.model: expected a non-empty list"),
     ("schema: 1\naxes: {model: [tiny-llama, tiny-llama]}\n", "axes.model: duplicate values"),
     ("schema: 1\ndefaults: {steps: 1}\naxes: {model: [tiny-llama]}\n", ":2: defaults.steps: expected an int >= 2"),
-    ("schema: 1\ndefaults: {timeout_s: -3}\naxes: {model: [tiny-llama]}\n", "defaults.timeout_s: expected a positive number"),
-    ("schema: 1\ndefaults: {expect: maybe}\naxes: {model: [tiny-llama]}\n", "defaults.expect: expected `pass` or {fail"),
-    ("schema: 1\ndefaults: {metrics: {train_step_s: {max_drop: lots}}}\naxes: {model: [tiny-llama]}\n", "train_step_s.max_drop: expected a percentage"),
-    ("schema: 1\ndefaults: {metrics: {train_step_s: {maxx: 1}}}\naxes: {model: [tiny-llama]}\n", "train_step_s.maxx: unknown key"),
-    ("schema: 1\ndefaults: {milestones: [{name: a}]}\naxes: {model: [tiny-llama]}\n", "give exactly one of event, log, forbid"),
+    (
+        "schema: 1\ndefaults: {timeout_s: -3}\naxes: {model: [tiny-llama]}\n",
+        "defaults.timeout_s: expected seconds from 1",
+    ),
+    (
+        "schema: 1\ndefaults: {expect: maybe}\naxes: {model: [tiny-llama]}\n",
+        "defaults.expect: expected `pass` or {fail",
+    ),
+    (
+        "schema: 1\ndefaults: {metrics: {train_step_s: {max_drop: lots}}}\naxes: {model: [tiny-llama]}\n",
+        "train_step_s.max_drop: expected a percentage",
+    ),
+    (
+        "schema: 1\ndefaults: {metrics: {train_step_s: {maxx: 1}}}\naxes: {model: [tiny-llama]}\n",
+        "train_step_s.maxx: unknown key",
+    ),
+    (
+        "schema: 1\ndefaults: {milestones: [{name: a}]}\naxes: {model: [tiny-llama]}\n",
+        "give exactly one of event, log, forbid",
+    ),
     ("schema: 1\ndefaults: {milestones: [{log: '('}]}\naxes: {model: [tiny-llama]}\n", "[0].log: bad regex"),
-    ("schema: 1\ndefaults: {milestones: [{event: a, after: b}]}\naxes: {model: [tiny-llama]}\n", "no earlier rule named 'b'"),
-    ("schema: 1\ndefaults: {runner: {command: 'train.py --x'}}\naxes: {model: [tiny-llama]}\n", "runner.command: expected a non-empty list"),
-    ("schema: 1\ndefaults: {fault: {kind: meteor}}\naxes: {model: [tiny-llama]}\n", "defaults.fault: expected {kind: ...}"),
-    ("schema: 1\naxes: {model: [tiny-llama]}\ninclude: {model: tiny-llama}\n", ":3: include: expected a list of mappings"),
+    (
+        "schema: 1\ndefaults: {milestones: [{event: a, after: b}]}\naxes: {model: [tiny-llama]}\n",
+        "no earlier rule named 'b'",
+    ),
+    (
+        "schema: 1\ndefaults: {runner: {command: 'train.py --x'}}\naxes: {model: [tiny-llama]}\n",
+        "runner.command: expected a non-empty list",
+    ),
+    (
+        "schema: 1\ndefaults: {fault: {kind: meteor}}\naxes: {model: [tiny-llama]}\n",
+        "defaults.fault: expected {kind: ...}",
+    ),
+    (
+        "schema: 1\naxes: {model: [tiny-llama]}\ninclude: {model: tiny-llama}\n",
+        ":3: include: expected a list of mappings",
+    ),
     ("schema: 1\naxes: {model: [tiny-llama]}\nexclude: [{steps: 3}]\n", "exclude[0].steps: unknown key"),
-    ("schema: 1\naxes: {model: [tiny-llama]}\noverrides: [{match: {tp: 1}}]\n", "overrides[0]: expected exactly the keys match and set"),
+    (
+        "schema: 1\naxes: {model: [tiny-llama]}\noverrides: [{match: {tp: 1}}]\n",
+        "overrides[0]: expected exactly the keys match and set",
+    ),
     ("schema: 1\naxes: {model: [tiny-llama]\n", "invalid YAML"),
     ("schema: 1\naxes: {model: [tiny-llama], model: [tiny-moe]}\n", "duplicate key 'model'"),
     ("schema: 1\n", "no scenarios: give axes or include"),

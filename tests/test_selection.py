@@ -16,10 +16,10 @@ def test_shards_partition_the_selection_and_are_stable(run_cli):
     ids = [f"s{i}" for i in range(23)]
     for n in (1, 2, 3, 7, 30):
         parts = [selection.assign(ids, n, {}) for _ in range(2)]
-        assert parts[0] == parts[1]                                           # stable
+        assert parts[0] == parts[1]  # stable
         got = [sorted(s for s, k in parts[0].items() if k == j) for j in range(n)]
-        assert sorted(x for g in got for x in g) == sorted(ids)               # disjoint, complete
-        assert max(map(len, got)) - min(map(len, got)) <= 1                  # by count without history
+        assert sorted(x for g in got for x in g) == sorted(ids)  # disjoint, complete
+        assert max(map(len, got)) - min(map(len, got)) <= 1  # by count without history
     _, one, _ = run_cli("list", "--matrix", REPO / "matrix" / "bump.yaml", "--ids", "--shard", "1/2")
     _, two, _ = run_cli("list", "--matrix", REPO / "matrix" / "bump.yaml", "--ids", "--shard", "2/2")
     _, every, _ = run_cli("list", "--matrix", REPO / "matrix" / "bump.yaml", "--ids")
@@ -29,7 +29,7 @@ def test_shards_partition_the_selection_and_are_stable(run_cli):
 def test_shards_balance_past_durations():
     durations = {"slow": 100.0, "a": 10.0, "b": 10.0, "c": 10.0, "d": 10.0}
     where = selection.assign(list(durations), 2, durations)
-    assert [s for s, k in where.items() if k == where["slow"]] == ["slow"]   # the slow one alone
+    assert [s for s, k in where.items() if k == where["slow"]] == ["slow"]  # the slow one alone
 
 
 @pytest.mark.parametrize("spec", ["0/2", "3/2", "1", "a/b", "1/0"])
@@ -48,11 +48,19 @@ def test_report_merge_gives_one_junit_and_summary(tmp_path, run_cli):
 
 def test_history_export_import_round_trips(tmp_path, run_cli):
     src = history.HistoryStore(tmp_path / "a" / "history.sqlite")
-    src.record_run("r1", "m.tp1.colocate.sglang-0.5.12", "0.5.12", "b", {"x": 1}, "pass", [{"weight_sync_s": [0.1, 0.2]}],
-                   duration_s=42.0)
+    src.record_run(
+        "r1",
+        "m.tp1.colocate.sglang-0.5.12",
+        "0.5.12",
+        "b",
+        {"x": 1},
+        "pass",
+        [{"weight_sync_s": [0.1, 0.2]}],
+        duration_s=42.0,
+    )
     src.promote("r1")
     assert run_cli("history", "export", tmp_path / "h.jsonl", "--reports-dir", tmp_path / "a")[0] == 0
-    for _ in range(2):                                                         # a second import adds nothing
+    for _ in range(2):  # a second import adds nothing
         code, out, _ = run_cli("history", "import", tmp_path / "h.jsonl", "--reports-dir", tmp_path / "b")
     dst = history.HistoryStore(tmp_path / "b" / "history.sqlite")
     assert code == 0 and "0 runs imported" in out and len(dst.runs()) == 1

@@ -11,8 +11,10 @@ from harness.store import history
 
 
 def three(write_matrix):
-    path = write_matrix("schema: 1\ndefaults: {engine: reference}\ninclude: [{model: tiny-llama, tag: a}, "
-                        "{model: tiny-llama, tag: b}, {model: tiny-llama, tag: c}]\n")
+    path = write_matrix(
+        "schema: 1\ndefaults: {engine: reference}\ninclude: [{model: tiny-llama, tag: a}, "
+        "{model: tiny-llama, tag: b}, {model: tiny-llama, tag: c}]\n"
+    )
     return scenario.load(path, models.load()).scenarios
 
 
@@ -26,30 +28,36 @@ def test_an_interrupt_lists_every_scenario_and_marks_the_history(tmp_path, write
         res = ScenarioResult(s.id, Verdict.PASS, "", run_dir=str(root / s.id), properties={"python": "python3"})
         res.save(root / s.id)
         return res
+
     monkeypatch.setattr(execute, "run_scenario", fake)
     sess = session.open_session(tmp_path, "int", baseline="none")
     with pytest.raises(KeyboardInterrupt):
         sess.run(scenarios)
     verdicts = [(r.scenario_id.rsplit(".", 1)[1], r.verdict.value, r.reason) for r in sess.results]
-    assert verdicts == [("a", "pass", ""), ("b", "interrupted", "interrupted while running"),
-                        ("c", "skipped", "not run: interrupted")]
+    assert verdicts == [
+        ("a", "pass", ""),
+        ("b", "interrupted", "interrupted while running"),
+        ("c", "skipped", "not run: interrupted"),
+    ]
     cases = [c for s in JUnitXml.fromfile(str(tmp_path / "runs" / "int" / "junit.xml")) for c in s]
     assert len(cases) == 3 and cases[1].result[0].type == "interrupted"
     assert "interrupted (1 of 3 scenarios finished)" in (tmp_path / "runs" / "int" / "summary.md").read_text()
     assert history.HistoryStore(tmp_path / "history.sqlite").interrupted_runs() == ["int"]
     code, out, _ = run_cli("report", tmp_path / "runs" / "int", "--no-write")
-    assert code == 0 and "interrupted (1 of 3 scenarios finished)" in out      # the folder renders as it ended
+    assert code == 0 and "interrupted (1 of 3 scenarios finished)" in out  # the folder renders as it ended
 
 
 def test_a_skipped_row_never_builds_an_environment(tmp_path, write_matrix, monkeypatch):
     monkeypatch.setenv("COLOBENCH_GPUS", "")
-    path = write_matrix('schema: 1\ndefaults: {engine: sglang, sglang: "0.5.12"}\naxes: {model: [tiny-llama], tp: [2]}\n')
+    path = write_matrix(
+        'schema: 1\ndefaults: {engine: sglang, sglang: "0.5.12"}\naxes: {model: [tiny-llama], tp: [2]}\n'
+    )
     (s,) = scenario.load(path, models.load()).scenarios
     asked = []
     sess = session.open_session(tmp_path, "skip", python=lambda sc: asked.append(sc) or "python3")
     res = sess.run_one(s)
     assert res.verdict == Verdict.SKIPPED and "needs 2 GPUs" in res.reason and asked == []
-    assert history.HistoryStore(tmp_path / "history.sqlite").runs() == []       # nothing ran, nothing recorded
+    assert history.HistoryStore(tmp_path / "history.sqlite").runs() == []  # nothing ran, nothing recorded
 
 
 def test_bad_run_id_and_corrupted_history_are_one_line_errors_before_anything_runs(tmp_path):

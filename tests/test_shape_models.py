@@ -46,6 +46,7 @@ def test_shape_entries_apply_layers_and_refuse_bad_overrides(tmp_path):
 
 def test_shape_model_folder_holds_the_config_only(tmp_path, monkeypatch):
     from harness.runner import tiny_model
+
     monkeypatch.setenv(tiny_model.CACHE_ENV, str(tmp_path))
     path = tmp_path / "models.yaml"
     path.write_text(SHAPES)
@@ -54,14 +55,16 @@ def test_shape_model_folder_holds_the_config_only(tmp_path, monkeypatch):
     config = json.loads((folder / "config.json").read_text())
     assert config["num_hidden_layers"] == 2 and config["architectures"] == ["Qwen3MoeForCausalLM"]
     import torch
+
     a, b = (tiny_model.load(folder, torch.float32, "cpu", 3) for _ in range(2))
-    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))      # seeded
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))  # seeded
 
 
 def test_shape_model_trains_and_syncs_with_both_checks_and_both_trainers(tmp_path, monkeypatch):
     monkeypatch.setenv("COLOBENCH_MODEL_CACHE", str(tmp_path / "models"))
     (tmp_path / "models.yaml").write_text(SHAPES)
-    (tmp_path / "m.yaml").write_text(textwrap.dedent("""
+    (tmp_path / "m.yaml").write_text(
+        textwrap.dedent("""
         schema: 1
         name: shapes
         defaults: {engine: reference, model: mini-moe-shape, colocate: on, steps: 2, timeout_s: 240}
@@ -72,15 +75,32 @@ def test_shape_model_trains_and_syncs_with_both_checks_and_both_trainers(tmp_pat
           - tag: corrupt
             fault: {kind: corrupt_tensor, tensor: model.layers.1.mlp.experts.3.up_proj.weight}
             expect: {fail: weights-mismatch-after-sync}
-        """))
-    code = cli.main(["run", "--matrix", str(tmp_path / "m.yaml"), "--models", str(tmp_path / "models.yaml"),
-                     "--reports-dir", str(tmp_path), "--run-id", "r", "--no-history"])
+        """)
+    )
+    code = cli.main(
+        [
+            "run",
+            "--matrix",
+            str(tmp_path / "m.yaml"),
+            "--models",
+            str(tmp_path / "models.yaml"),
+            "--reports-dir",
+            str(tmp_path),
+            "--run-id",
+            "r",
+            "--no-history",
+        ]
+    )
     run = tmp_path / "runs" / "r"
     assert code == 0, (run / "summary.md").read_text()
 
     def methods(sid):
-        return [e["method"] for e in map(json.loads, (run / sid / "events.jsonl").open())
-                if e.get("event") == "weights_check_method"]
+        return [
+            e["method"]
+            for e in map(json.loads, (run / sid / "events.jsonl").open())
+            if e.get("event") == "weights_check_method"
+        ]
+
     assert methods("mini-moe-shape.tp1.colocate.ref.sum") == ["checksum"]
     assert methods("mini-moe-shape.tp1.colocate.ref.exact") == ["by-name"]
     summed = json.loads((run / "mini-moe-shape.tp1.colocate.ref.sum" / "result.json").read_text())

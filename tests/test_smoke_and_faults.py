@@ -14,8 +14,19 @@ from harness.run import execute
 pytest.importorskip("torch")
 pytest.importorskip("ray")
 
-METRICS = ("engine_startup_s", "rollout_tokens_per_s", "engine_rollout_tokens_per_s", "train_step_s", "release_s",
-           "resume_s", "weight_sync_s", "weight_sync_bytes", "weights_match", "weights_check_s", "logprob_abs_diff")
+METRICS = (
+    "engine_startup_s",
+    "rollout_tokens_per_s",
+    "engine_rollout_tokens_per_s",
+    "train_step_s",
+    "release_s",
+    "resume_s",
+    "weight_sync_s",
+    "weight_sync_bytes",
+    "weights_match",
+    "weights_check_s",
+    "logprob_abs_diff",
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +63,12 @@ def test_fault_scenarios_fail_naming_the_tensor_or_the_slow_phase(smoke):
     assert "model.layers.0.mlp.down_proj.weight differs" in skip["reason"]
     corrupt = json.loads((run_dir / "tiny-llama.tp1.colocate.ref.fault-corrupt" / "result.json").read_text())
     assert "model.layers.1.self_attn.q_proj.weight differs" in corrupt["reason"]
-    assert "(step 2)" in corrupt["reason"]            # weights_check_every: 2 - step 1 was not checked
-    checked = [e["step"] for e in map(json.loads, (run_dir / "tiny-llama.tp1.colocate.ref.fault-corrupt" /
-                                                    "events.jsonl").open()) if e.get("name") == "weights_match"]
+    assert "(step 2)" in corrupt["reason"]  # weights_check_every: 2 - step 1 was not checked
+    checked = [
+        e["step"]
+        for e in map(json.loads, (run_dir / "tiny-llama.tp1.colocate.ref.fault-corrupt" / "events.jsonl").open())
+        if e.get("name") == "weights_match"
+    ]
     assert checked == [0, 2]
     slow = json.loads((run_dir / "tiny-llama.tp1.split.ref.fault-slow" / "result.json").read_text())
     assert "weight_sync_s:" in slow["reason"] and "> max 1" in slow["reason"]
@@ -64,8 +78,17 @@ def test_the_step_order_is_miles_order(smoke):
     _, run_dir = smoke
     events = [json.loads(line) for line in (run_dir / "tiny-llama.tp1.colocate.ref" / "events.jsonl").open()]
     step1 = [e["name"] if e["event"] == "metric" else e["event"] for e in events if e.get("step") == 1]
-    order = ["rollout_tokens_per_s", "release_s", "trainer_wake_s", "train_step_s", "trainer_sleep_s",
-             "weight_sync_s", "weights_match", "resume_s", "step_done"]
+    order = [
+        "rollout_tokens_per_s",
+        "release_s",
+        "trainer_wake_s",
+        "train_step_s",
+        "trainer_sleep_s",
+        "weight_sync_s",
+        "weights_match",
+        "resume_s",
+        "step_done",
+    ]
     assert [x for x in step1 if x in order] == order
 
 
@@ -129,6 +152,7 @@ def test_nothing_of_the_run_listens_outside_loopback(write_matrix, tmp_path):
     import time
 
     from harness.run import launch
+
     if not launch.can_isolate_network() or not (shutil.which("ss") and shutil.which("nsenter")):
         pytest.skip("this host allows no network namespace (unshare/ip missing or not root), or has no ss/nsenter")
     s = fault_scenario(write_matrix, "tag: listen, fault: {kind: hang}", timeout=60)
@@ -137,8 +161,9 @@ def test_nothing_of_the_run_listens_outside_loopback(write_matrix, tmp_path):
     thread.start()
     folder = tmp_path / "runs" / s.id
     deadline = time.time() + 50
-    while time.time() < deadline and "generate_done" not in ((folder / "events.jsonl").read_text()
-                                                             if (folder / "events.jsonl").exists() else ""):
+    while time.time() < deadline and "generate_done" not in (
+        (folder / "events.jsonl").read_text() if (folder / "events.jsonl").exists() else ""
+    ):
         time.sleep(0.5)
     needle = f"COLOBENCH_RUN_DIR={folder}".encode()
     ours = []
@@ -150,10 +175,12 @@ def test_nothing_of_the_run_listens_outside_loopback(write_matrix, tmp_path):
             pass
     host_view = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
     inside = subprocess.run(["nsenter", "-t", ours[0], "-n", "ss", "-ltnpH"], capture_output=True, text=True).stdout
-    interfaces = subprocess.run(["nsenter", "-t", ours[0], "-n", "ip", "-o", "addr"], capture_output=True, text=True).stdout
+    interfaces = subprocess.run(
+        ["nsenter", "-t", ours[0], "-n", "ip", "-o", "addr"], capture_output=True, text=True
+    ).stdout
     thread.join()
     assert done and done[0].verdict == Verdict.REGRESSED and "isolated" in done[0].properties["network"]
-    assert not any(f"pid={pid}," in host_view for pid in ours)            # nothing of the run on the host's network
+    assert not any(f"pid={pid}," in host_view for pid in ours)  # nothing of the run on the host's network
     listeners = [line.split()[3] for line in inside.splitlines()]
-    assert len(listeners) >= 3, inside                                    # GCS, raylet, the engine at least
+    assert len(listeners) >= 3, inside  # GCS, raylet, the engine at least
     assert {line.split()[1] for line in interfaces.splitlines()} == {"lo"}, interfaces

@@ -15,26 +15,44 @@ def test_catalog_has_at_least_25_entries_with_layers_and_fixes():
 @pytest.mark.parametrize("sig", CATALOG, ids=[s.name for s in CATALOG])
 def test_every_signature_example_is_diagnosed_as_itself(sig):
     diag = triage.diagnose([LogLine("x", 1, sig.example, None)], CATALOG)
-    if sig.benign:               # a line that only looks like an error: no cause at all
+    if sig.benign:  # a line that only looks like an error: no cause at all
         assert diag.line is None and triage.without_benign([LogLine("x", 1, sig.example, None)], CATALOG) == []
     else:
         assert diag.name == sig.name
 
 
 def test_a_line_sglang_says_it_ignored_is_no_cause_even_when_it_quotes_one():
-    ignored = "[2026-12-03 10:19:30] Ignore import error when loading sglang.srt.models.glm_ocr: No module named " \
-              "'transformers.models.glm_ocr'"
+    ignored = (
+        "[2026-12-03 10:19:30] Ignore import error when loading sglang.srt.models.glm_ocr: No module named "
+        "'transformers.models.glm_ocr'"
+    )
     died = "RuntimeError: Server process terminated unexpectedly"
-    lines = [LogLine("engine-0", 1, ignored, 1.0), LogLine("engine-0", 2, "CUDA error: an illegal thing", 2.0),
-             LogLine("runner", 1, died, 3.0)]
+    lines = [
+        LogLine("engine-0", 1, ignored, 1.0),
+        LogLine("engine-0", 2, "CUDA error: an illegal thing", 2.0),
+        LogLine("runner", 1, died, 3.0),
+    ]
     diag = triage.diagnose(lines, CATALOG)
     assert diag.name != "missing-module" and diag.line.number == 2 and "illegal thing" in diag.line.text
     assert triage.diagnose(lines[:1], CATALOG).line is None
 
 
 def test_a_benign_entry_must_not_be_a_symptom():
-    doc = {"schema": 1, "signatures": [{"name": "x", "regex": "x", "layer": "sglang", "benign": True, "symptom": True,
-                                        "cause": "c", "reference": "r", "example": "x"}]}
+    doc = {
+        "schema": 1,
+        "signatures": [
+            {
+                "name": "x",
+                "regex": "x",
+                "layer": "sglang",
+                "benign": True,
+                "symptom": True,
+                "cause": "c",
+                "reference": "r",
+                "example": "x",
+            }
+        ],
+    }
     with pytest.raises(triage.ScenarioError, match=r"signatures\[0\]\.benign"):
         triage.parse(doc, "sig.yaml")
 
@@ -49,19 +67,33 @@ def test_reference_002_names_the_custom_all_reduce_capture_failure_not_the_sympt
 
 
 def test_capture_failure_in_engine_log_beats_a_later_gloo_timeout_in_trainer_log():
-    lines = [LogLine("trainer-0", 1, "step 1 start", 1.0),
-             LogLine("trainer-0", 2, "RuntimeError: [../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:81] "
-                                     "Timed out waiting 1800000ms for recv operation to complete", 1900.0),
-             LogLine("engine-0", 1, "[2026-05-22 10:00:00] Capture cuda graph failed: Runtime check failed at "
-                                    "x/custom_all_reduce.cuh:37: CUDA error: invalid argument", 50.0)]
+    lines = [
+        LogLine("trainer-0", 1, "step 1 start", 1.0),
+        LogLine(
+            "trainer-0",
+            2,
+            "RuntimeError: [../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:81] "
+            "Timed out waiting 1800000ms for recv operation to complete",
+            1900.0,
+        ),
+        LogLine(
+            "engine-0",
+            1,
+            "[2026-05-22 10:00:00] Capture cuda graph failed: Runtime check failed at "
+            "x/custom_all_reduce.cuh:37: CUDA error: invalid argument",
+            50.0,
+        ),
+    ]
     diag = triage.diagnose(lines, CATALOG)
     assert diag.name == "custom-allreduce-capture-invalid-argument"
     assert diag.symptoms == ("gloo-timeout",)
 
 
 def test_unknown_error_before_a_symptom_is_the_lead():
-    lines = [LogLine("engine-0", 1, "ZeroDivisionError: division by zero", 1.0),
-             LogLine("runner", 1, "Exception: Server process terminated unexpectedly.", 2.0)]
+    lines = [
+        LogLine("engine-0", 1, "ZeroDivisionError: division by zero", 1.0),
+        LogLine("runner", 1, "Exception: Server process terminated unexpectedly.", 2.0),
+    ]
     diag = triage.diagnose(lines, CATALOG)
     assert diag.signature is None and diag.line.text.startswith("ZeroDivisionError")
     assert diag.symptoms == ("server-terminated-unexpectedly",)
@@ -80,6 +112,8 @@ def test_folder_triage_reads_nested_logs(tmp_path):
 
 
 def test_stamped_lines_order_across_files_without_capture_times():
-    lines = [LogLine("a", 1, "[2026-05-22 10:00:09] Timed out waiting 10ms for recv operation (gloo)", None),
-             LogLine("b", 1, "[2026-05-22 10:00:01] NCCL WARN Cuda failure 'invalid argument'", None)]
+    lines = [
+        LogLine("a", 1, "[2026-05-22 10:00:09] Timed out waiting 10ms for recv operation (gloo)", None),
+        LogLine("b", 1, "[2026-05-22 10:00:01] NCCL WARN Cuda failure 'invalid argument'", None),
+    ]
     assert triage.diagnose(lines, CATALOG).name == "nccl-cumem-mismatch"

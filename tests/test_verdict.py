@@ -43,7 +43,9 @@ def test_a_run_that_only_left_memory_behind_is_infra_without_a_triage_of_its_log
 
 
 def test_unjudgeable_evidence_wins_over_everything():
-    verdict, _ = fold(Evidence(unjudgeable=("events.jsonl:3: not a JSON event",), failures=("x",)), [], [NAN], None, None)
+    verdict, _ = fold(
+        Evidence(unjudgeable=("events.jsonl:3: not a JSON event",), failures=("x",)), [], [NAN], None, None
+    )
     assert verdict == Verdict.INFRA_ERROR
 
 
@@ -53,7 +55,9 @@ def test_inconclusive_gate_and_failed_milestone():
 
 
 def test_expected_failure_passes_only_when_it_happens():
-    d = diag("Capture cuda graph failed: Runtime check failed at x/custom_all_reduce.cuh:37: CUDA error: invalid argument")
+    d = diag(
+        "Capture cuda graph failed: Runtime check failed at x/custom_all_reduce.cuh:37: CUDA error: invalid argument"
+    )
     name = "custom-allreduce-capture-invalid-argument"
     assert fold(Evidence(failures=("runner exited with code 1",)), [], [], d, name)[0] == Verdict.PASS
     verdict, reason = fold(Evidence(), [], [OK], None, name)
@@ -61,5 +65,7 @@ def test_expected_failure_passes_only_when_it_happens():
 
 
 def test_exit_codes_a_ci_job_can_branch_on():
-    assert [EXIT_CODES[v] for v in (Verdict.PASS, Verdict.INCONCLUSIVE, Verdict.REGRESSED, Verdict.INFRA_ERROR,
-                                    Verdict.INTERRUPTED)] == [0, 0, 1, 3, 130]
+    assert [
+        EXIT_CODES[v]
+        for v in (Verdict.PASS, Verdict.INCONCLUSIVE, Verdict.REGRESSED, Verdict.INFRA_ERROR, Verdict.INTERRUPTED)
+    ] == [0, 0, 1, 3, 130]

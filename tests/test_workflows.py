@@ -9,7 +9,9 @@ from tests.conftest import REPO
 
 
 def test_workflows_pass_actionlint():
-    exe = shutil.which("actionlint", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+    exe = shutil.which(
+        "actionlint", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    )
     if exe is None:
         pytest.skip("actionlint not installed (pip install -e '.[dev]')")
     res = subprocess.run([exe, "-shellcheck=", "-pyflakes="], cwd=REPO, capture_output=True, text=True)
@@ -28,6 +30,7 @@ def _colobench_commands():
     import shlex
 
     import yaml
+
     for path in sorted((REPO / ".github" / "workflows").glob("*.yml")):
         doc = yaml.safe_load(path.read_text())
         for job in doc["jobs"].values():
@@ -36,16 +39,18 @@ def _colobench_commands():
                 for line in script.splitlines():
                     if "bin/colobench " not in line:
                         continue
-                    line = re.sub(r'"\$\{\w+\[@\]\}"', "x", line)                 # "${dirs[@]}": one item
+                    line = re.sub(r'"\$\{\w+\[@\]\}"', "x", line)  # "${dirs[@]}": one item
                     line = line.replace('"$@"', "--matrix x --scenario x --good x --bad x")
-                    line = next(part for part in re.sub(r"\$\{?(\w+)\}?", "x", line).split(";")
-                                if "bin/colobench " in part)
-                    argv = shlex.split(line[line.index("bin/colobench ") + len("bin/colobench "):])
+                    line = next(
+                        part for part in re.sub(r"\$\{?(\w+)\}?", "x", line).split(";") if "bin/colobench " in part
+                    )
+                    argv = shlex.split(line[line.index("bin/colobench ") + len("bin/colobench ") :])
                     yield path.name, [a for a in argv if a not in ("then", "fi")]
 
 
 def test_every_colobench_command_in_the_workflows_parses():
     from harness.cli import build_parser
+
     found = list(_colobench_commands())
     assert len(found) >= 8
     for name, argv in found:

@@ -39,8 +39,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="colobench", description="Regression harness for colocated SGLang rollout + training.",
-                     epilog=EXIT_HELP)
+    parser = _Parser(
+        prog="colobench", description="Regression harness for colocated SGLang rollout + training.", epilog=EXIT_HELP
+    )
     sub = parser.add_subparsers(dest="verb_name", required=True, metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
         p = sub.add_parser(verb.NAME, help=verb.HELP, description=verb.HELP)
@@ -51,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def interrupt_on_sigterm() -> None:
     """SIGTERM (a CI job cancelled, `timeout`) unwinds like Ctrl-C: runners are killed, reports stay valid."""
+
     def handler(signum, frame):
         raise KeyboardInterrupt
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
 

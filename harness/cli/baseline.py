@@ -27,6 +27,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.run_id:
         from harness.errors import ColobenchError
+
         raise ColobenchError(f"baseline {args.action}: give the run id")
     getattr(store, args.action)(args.run_id)
     print(f"{args.run_id}: {args.action}d")

@@ -29,14 +29,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--good", required=True, help="a good version (or commit with --sglang-repo)")
     p.add_argument("--bad", required=True, help="a bad version (or commit)")
     p.add_argument("--versions", metavar="A,B,C", help="candidate versions (default: the package index)")
-    p.add_argument("--sglang-repo", metavar="PATH", help="bisect commits of this git repo (its package is installed per commit)")
-    p.add_argument("--subdir", default="", help="with --sglang-repo: the package's folder inside the repo (sglang: python)")
-    p.add_argument("--metric", help="bisect a change of this metric instead of a failure (judged as gates judge: give "
-                   "the scenario repeat >= 3, or a probe beyond the threshold but not beyond its runs' noise is skipped)")
+    p.add_argument(
+        "--sglang-repo", metavar="PATH", help="bisect commits of this git repo (its package is installed per commit)"
+    )
+    p.add_argument(
+        "--subdir", default="", help="with --sglang-repo: the package's folder inside the repo (sglang: python)"
+    )
+    p.add_argument(
+        "--metric",
+        help="bisect a change of this metric instead of a failure (judged as gates judge: give "
+        "the scenario repeat >= 3, or a probe beyond the threshold but not beyond its runs' noise is skipped)",
+    )
     p.add_argument("--max-drop", help="with --metric: bad when it drops more than this (e.g. 10%%)")
     p.add_argument("--max-rise", help="with --metric: bad when it rises more than this (e.g. 10%%)")
     p.add_argument("--wheelhouse", metavar="DIR", help="offline wheels for the environments")
-    p.add_argument("--system-site", action="store_true", help="environments see the system's packages (a GPU host's torch)")
+    p.add_argument(
+        "--system-site", action="store_true", help="environments see the system's packages (a GPU host's torch)"
+    )
 
 
 def _scenario(args: argparse.Namespace) -> Scenario:
@@ -49,12 +58,23 @@ def _scenario(args: argparse.Namespace) -> Scenario:
 
 
 def render(res: bisect.BisectResult, label, diffs: dict, triage_line: str, figure: Path | None, title: str) -> str:
-    rows = [[label(p.candidate), p.outcome, p.result.verdict.value if p.result else "-", p.note[:80],
-             f"{p.result.duration_s:.1f}" if p.result else "-"] for p in res.probes]
+    rows = [
+        [
+            label(p.candidate),
+            p.outcome,
+            p.result.verdict.value if p.result else "-",
+            p.note[:80],
+            f"{p.result.duration_s:.1f}" if p.result else "-",
+        ]
+        for p in res.probes
+    ]
     out = [f"## {title}", ""]
     if res.first_bad:
-        out.append(f"first bad: **{label(res.first_bad)}**, last good: **{label(res.last_good)}** "
-                   f"({len(res.probes)} probes over {len(res.candidates)} candidates; bound {bisect.max_probes(len(res.candidates))})")
+        out.append(
+            f"first bad: **{label(res.first_bad)}**, last good: **{label(res.last_good)}** "
+            f"({len(res.probes)} probes over {len(res.candidates)} candidates; "
+            f"bound {bisect.max_probes(len(res.candidates))})"
+        )
     else:
         out.append(f"ambiguous (skipped probes): first bad is one of {', '.join(map(label, res.ambiguous))}")
     out += ["", tabulate(rows, headers=["candidate", "outcome", "verdict", "note", "s"], tablefmt="github")]
@@ -62,8 +82,12 @@ def render(res: bisect.BisectResult, label, diffs: dict, triage_line: str, figur
         out += ["", f"first bad's triage: {triage_line}"]
     for name, rows_ in diffs.items():
         if rows_:
-            out += ["", f"### {name} diff (last good -> first bad)", "",
-                    tabulate([list(r) for r in rows_], headers=["key", "last good", "first bad"], tablefmt="github")]
+            out += [
+                "",
+                f"### {name} diff (last good -> first bad)",
+                "",
+                tabulate([list(r) for r in rows_], headers=["key", "last good", "first bad"], tablefmt="github"),
+            ]
     if figure:
         out += ["", f"![metric per probe]({figure.name})"]
     return "\n".join(out) + "\n"
@@ -94,8 +118,13 @@ def main(args: argparse.Namespace) -> int:
             return str(envs.for_commit(repo, candidate_of[s.id], args.subdir, wheelhouse).python)
         return resolve(s)
 
-    sess = session.open_session(reports, f"bisect-{session.new_run_id()}", baseline="none", python=python_of,
-                                title=f"colobench bisect {scenario.id}")
+    sess = session.open_session(
+        reports,
+        f"bisect-{session.new_run_id()}",
+        baseline="none",
+        python=python_of,
+        title=f"colobench bisect {scenario.id}",
+    )
     run_dir = sess.run_dir
 
     def run(candidate: str):
@@ -139,9 +168,13 @@ def main(args: argparse.Namespace) -> int:
         triage_line = f"{d['signature']} [{d.get('layer')}] at {d.get('where')}: {str(d.get('line'))[:200]}"
     metric = args.metric or "rollout_tokens_per_s"
     probed = sorted((p for p in result.probes if p.result), key=lambda p: candidates.index(p.candidate))
-    figure = plots.metric_series([label(p.candidate) for p in probed],
-                                 {metric: [stats.finite(p.result.metrics.get(metric, [])) for p in probed]},
-                                 run_dir / "bisect.png", f"{scenario.id}: {metric} per probe", metric)
+    figure = plots.metric_series(
+        [label(p.candidate) for p in probed],
+        {metric: [stats.finite(p.result.metrics.get(metric, [])) for p in probed]},
+        run_dir / "bisect.png",
+        f"{scenario.id}: {metric} per probe",
+        metric,
+    )
     text = render(result, label, diffs, triage_line, figure, f"bisect {scenario.id}")
     (run_dir / "bisect.md").write_text(text)
     print(text)

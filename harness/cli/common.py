@@ -28,5 +28,13 @@ def add_run(p: argparse.ArgumentParser) -> None:
 
 
 def load_selection(args: argparse.Namespace) -> scenario.Matrix:
-    return selection.select(args.matrix, args.models, args.sglang, args.keyword, args.gpus, args.shard,
-                            args.reports_dir, [resources.default_matrix()])
+    return selection.select(
+        args.matrix,
+        args.models,
+        args.sglang,
+        args.keyword,
+        args.gpus,
+        args.shard,
+        args.reports_dir,
+        [resources.default_matrix()],
+    )

@@ -10,7 +10,10 @@ from harness.store import history
 from harness.study import compare
 
 NAME = "compare"
-HELP = "compare two runs or two versions: per scenario and metric A, B, delta, percent change, p-value, verdict (+ markdown, PNG)"
+HELP = (
+    "compare two runs or two versions: per scenario and metric A, B, delta, percent change, p-value, verdict "
+    "(+ markdown, PNG)"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -25,7 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.action == "list":
-        rows = [[e.key, " ".join(e.specs), e.meta.get("create_s", ""), len(e.meta.get("resolved", []))] for e in envs.listing()]
+        rows = [
+            [e.key, " ".join(e.specs), e.meta.get("create_s", ""), len(e.meta.get("resolved", []))]
+            for e in envs.listing()
+        ]
         print(tabulate(rows, headers=["key", "specs", "create s", "packages"]))
         return 0
     if args.action == "prune":
@@ -35,7 +38,11 @@ def main(args: argparse.Namespace) -> int:
     if not args.specs:
         raise ColobenchError("env create: give an sglang version or requirement specs")
     specs = envs.version_specs(args.specs[0]) if len(args.specs) == 1 and args.specs[0][:1].isdigit() else args.specs
-    env = envs.create(specs, Path(args.wheelhouse) if args.wheelhouse else None, inherit=not args.no_inherit,
-                      system_site=args.system_site)
+    env = envs.create(
+        specs,
+        Path(args.wheelhouse) if args.wheelhouse else None,
+        inherit=not args.no_inherit,
+        system_site=args.system_site,
+    )
     print(f"{env.key} {env.python}")
     return 0

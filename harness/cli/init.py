@@ -59,6 +59,8 @@ def main(args: argparse.Namespace) -> int:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
         print(f"colobench: wrote {root / name}", file=sys.stderr)
-    print("next: colobench list --matrix matrix/colobench.yaml; colobench run --matrix matrix/colobench.yaml",
-          file=sys.stderr)
+    print(
+        "next: colobench list --matrix matrix/colobench.yaml; colobench run --matrix matrix/colobench.yaml",
+        file=sys.stderr,
+    )
     return 0

@@ -19,7 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge", action="store_true", help="merge the run folders (CI shards, xdist workers) into --out")
     p.add_argument("--out", metavar="DIR", help="with --merge: the merged run folder (default: reports/runs/merged)")
     p.add_argument("--no-write", action="store_true", help="print only; do not rewrite summary.md and junit.xml")
-    p.add_argument("--figures", action="store_true", help="also write one PNG per key metric (engine startup, tok/s, sync)")
+    p.add_argument(
+        "--figures", action="store_true", help="also write one PNG per key metric (engine startup, tok/s, sync)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,6 +45,8 @@ def main(args: argparse.Namespace) -> int:
         for metric in defaults.key_metrics():
             points = [stats.finite(r.metrics.get(metric, [])) for r in results]
             if any(points):
-                plots.metric_series(labels, {metric: points}, run_dir / f"{metric}.png", f"{run_dir.name}: {metric}", metric)
+                plots.metric_series(
+                    labels, {metric: points}, run_dir / f"{metric}.png", f"{run_dir.name}: {metric}", metric
+                )
     print(summary.summary_markdown(results, f"colobench run {run_dir.name}"))
     return 0

@@ -17,7 +17,9 @@ HELP = "name the first causal error in a folder of logs, with cause, fix and the
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("logdir", help="a folder of *.log/*.out/*.err/*.txt files (searched recursively), or one file")
     p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
-    p.add_argument("--signatures", default=str(triage.CATALOG), help="signature catalog (default: harness/signatures.yaml)")
+    p.add_argument(
+        "--signatures", default=str(triage.CATALOG), help="signature catalog (default: harness/signatures.yaml)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:

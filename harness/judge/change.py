@@ -19,25 +19,32 @@ DEFAULT_ALPHA = 0.05
 
 
 class Outcome(str, Enum):
-    SAME = "same"                  # inside the band
-    BETTER = "better"              # beyond the band on the good side, and the test agrees
-    WORSE = "worse"                # beyond the band on the bad side, and the test agrees
+    SAME = "same"  # inside the band
+    BETTER = "better"  # beyond the band on the good side, and the test agrees
+    WORSE = "worse"  # beyond the band on the bad side, and the test agrees
     INCONCLUSIVE = "inconclusive"  # beyond the band, but the runs cannot tell it from noise
 
 
 @dataclass(frozen=True)
 class Change:
     outcome: Outcome
-    ref: float                     # A's centre
-    cur: float                     # B's centre (paired: A's centre moved by the pairs' mean ratio)
-    relative: float                # (cur - ref) / |ref|
-    p: float | None                # the test's p (None inside the band, or with too few runs)
+    ref: float  # A's centre
+    cur: float  # B's centre (paired: A's centre moved by the pairs' mean ratio)
+    relative: float  # (cur - ref) / |ref|
+    p: float | None  # the test's p (None inside the band, or with too few runs)
     paired: bool
-    toward_worse: bool             # B moved (beyond the band) in the bad direction, whatever the test said
+    toward_worse: bool  # B moved (beyond the band) in the bad direction, whatever the test said
 
 
-def decide(a: list[float], b: list[float], better: str, threshold: float, abs_floor: float = 0.0,
-           alpha: float = DEFAULT_ALPHA, paired: bool = False) -> Change:
+def decide(
+    a: list[float],
+    b: list[float],
+    better: str,
+    threshold: float,
+    abs_floor: float = 0.0,
+    alpha: float = DEFAULT_ALPHA,
+    paired: bool = False,
+) -> Change:
     """B against A, one value per run each (paired: b[i] ran next to a[i]). `better` is "higher" or "lower"."""
     if not a or not b:
         raise ValueError("a change needs runs on both sides")
@@ -57,7 +64,7 @@ def decide(a: list[float], b: list[float], better: str, threshold: float, abs_fl
     if paired:
         p = p_up if direction == "greater" else stats.paired_log_ratio_test(b, a, "less")[1]
     elif min(len(a), len(b)) < 2 and max(len(a), len(b)) < 2:
-        p = None                   # one run a side: steps of a run share its offset, so no test
+        p = None  # one run a side: steps of a run share its offset, so no test
     else:
         p = stats.mann_whitney_u(b, a, direction)[1]
     if p is None or math.isnan(p) or p >= alpha:

@@ -19,22 +19,26 @@ ERROR_LINE = re.compile(r"(?i)(error\b|exception|traceback|\bfatal\b|\bfailed:|t
 # per-process line prefixes: sglang's "[2026-12-01 10:00:00 TP0] ", torchrun's "[rank2]: ", Ray's "(pid=12) ",
 # "(TrainerActor pid=12, ip=10.0.0.2) ", "(raylet) "
 PREFIX = re.compile(r"^(?:\s*(?:\[[^\]\n]{0,120}\]|\((?:raylet|[\w.]*\s*pid=\d+[^)]{0,80})\)):? ?)+")
-HANDOFF = re.compile(r"^\s*(?:Scheduler|Detokenizer|TokenizerManager|TpModelWorker\w*|DataParallelController|"
-                     r"\w+ process) hit an exception:\s*")
+HANDOFF = re.compile(
+    r"^\s*(?:Scheduler|Detokenizer|TokenizerManager|TpModelWorker\w*|DataParallelController|"
+    r"\w+ process) hit an exception:\s*"
+)
 TB_HEADER = "Traceback (most recent call last):"
-CHAINED = ("The above exception was the direct cause of the following exception:",
-           "During handling of the above exception, another exception occurred:")
+CHAINED = (
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+)
 RAY_WRAPPER = re.compile(r"^(?:ray\.exceptions\.)?Ray\w*Error\(([\w.]+)\)")
 EXC_CLASS = re.compile(r"^([A-Za-z_][\w.]*)(?:\([\w.]+\))?(?::|$)")
-MAX_BLOCK = 400        # lines in one traceback
+MAX_BLOCK = 400  # lines in one traceback
 
 
 @dataclass(frozen=True)
 class LogLine:
-    source: str          # log file stem: runner, engine-0, trainer-0, ...
-    number: int          # 1-based line number in that file
+    source: str  # log file stem: runner, engine-0, trainer-0, ...
+    number: int  # 1-based line number in that file
     text: str
-    t: float | None      # seconds since the run started, when known
+    t: float | None  # seconds since the run started, when known
 
 
 def first_error(lines: list[LogLine]) -> LogLine | None:
@@ -42,14 +46,14 @@ def first_error(lines: list[LogLine]) -> LogLine | None:
     candidates = [ln for ln in lines if ERROR_LINE.search(ln.text)]
     if not candidates:
         return None
-    return min(candidates, key=lambda ln: (ln.t if ln.t is not None else float("inf")))
+    return min(candidates, key=lambda ln: ln.t if ln.t is not None else float("inf"))
 
 
 def context(lines: list[LogLine], line: LogLine, radius: int = 5) -> list[str]:
     """The lines of `line`'s file around it, formatted `source:n| text`."""
     same = [ln for ln in lines if ln.source == line.source]
     idx = next(i for i, ln in enumerate(same) if ln.number == line.number)
-    window = same[max(0, idx - radius): idx + radius + 1]
+    window = same[max(0, idx - radius) : idx + radius + 1]
     return [f"{ln.source}:{ln.number}{'>' if ln.number == line.number else '|'} {ln.text.rstrip()}" for ln in window]
 
 
@@ -73,11 +77,11 @@ def strip_prefix(text: str) -> str:
 class Raised:
     """One exception (chain) in a log: the root cause's exception line, its class, innermost frames, the chain."""
 
-    line: LogLine                      # the exception line of the root cause (never the "Traceback" header)
+    line: LogLine  # the exception line of the root cause (never the "Traceback" header)
     exc_class: str
-    frames: tuple[str, ...]            # the innermost frame(s) of the root's traceback, as printed
-    chain: tuple[str, ...]             # every exception line of the chain, root first
-    block: tuple[int, ...]             # line numbers (in line.source) of every line of the chain's tracebacks
+    frames: tuple[str, ...]  # the innermost frame(s) of the root's traceback, as printed
+    chain: tuple[str, ...]  # every exception line of the chain, root first
+    block: tuple[int, ...]  # line numbers (in line.source) of every line of the chain's tracebacks
 
 
 def _block(lines: list[LogLine], start: int) -> tuple[int, LogLine | None, str, list[str]]:
@@ -87,13 +91,13 @@ def _block(lines: list[LogLine], start: int) -> tuple[int, LogLine | None, str, 
     while i < len(lines) and i - start < MAX_BLOCK:
         text = strip_prefix(lines[i].text)
         body = text.strip()
-        if not body or text[:1].isspace() or body.startswith(("File \"", "ray::", "^", "~")):
-            if body.startswith("File \""):
+        if not body or text[:1].isspace() or body.startswith(('File "', "ray::", "^", "~")):
+            if body.startswith('File "'):
                 frames.append(body)
             i += 1
             continue
         ray = RAY_WRAPPER.match(body)
-        if ray:                         # Ray's wrapper: the real exception comes after the remote frames
+        if ray:  # Ray's wrapper: the real exception comes after the remote frames
             wrapped = ray.group(1)
             i += 1
             continue
@@ -125,12 +129,15 @@ def tracebacks(lines: list[LogLine]) -> list[Raised]:
             while j < len(same) and not strip_prefix(same[j].text).strip():
                 j += 1
             if j < len(same) and strip_prefix(same[j].text).strip() in CHAINED:
-                numbers += [ln.number for ln in same[i:j + 1]]
+                numbers += [ln.number for ln in same[i : j + 1]]
                 i = j + 1
                 continue
             if chain:
                 root, cls, frames = chain[0]
-                out.append(Raised(root, cls, tuple(frames), tuple(strip_prefix(c[0].text).strip() for c in chain),
-                                  tuple(numbers)))
+                out.append(
+                    Raised(
+                        root, cls, tuple(frames), tuple(strip_prefix(c[0].text).strip() for c in chain), tuple(numbers)
+                    )
+                )
             chain, numbers = [], []
     return out

@@ -31,16 +31,16 @@ from harness.judge import change, stats
 from harness.matrix.rules import percent
 
 DEFAULT_P = change.DEFAULT_ALPHA
-RUN_STATS: dict[str, Callable[[list[float]], float]] = {"median": stats.centre, "min": min}   # names: rules.RUN_STATS
+RUN_STATS: dict[str, Callable[[list[float]], float]] = {"median": stats.centre, "min": min}  # names: rules.RUN_STATS
 
 
 class GateStatus(Enum):
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
-    INACTIVE = "inactive"       # a relative gate with no baseline yet (cold start): not a failure
-    ERROR = "error"             # the metric has a NaN or inf: the product emitted it (verdict.fold: a failure)
-    MISSING = "missing"         # the runner emitted no value at all (verdict.fold: could not judge)
+    INACTIVE = "inactive"  # a relative gate with no baseline yet (cold start): not a failure
+    ERROR = "error"  # the metric has a NaN or inf: the product emitted it (verdict.fold: a failure)
+    MISSING = "missing"  # the runner emitted no value at all (verdict.fold: could not judge)
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,18 @@ class GateResult:
     p_value: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"metric": self.metric, "status": self.status.value, "reason": self.reason, "value": self.value,
-                "baseline": self.baseline, "p_value": self.p_value}
+        return {
+            "metric": self.metric,
+            "status": self.status.value,
+            "reason": self.reason,
+            "value": self.value,
+            "baseline": self.baseline,
+            "p_value": self.p_value,
+        }
 
 
 RELATIVE_KEYS = ("max_drop", "max_rise", "abs_floor", "p", "stat", "max_host_noise")
-MIN_RUNS_FOR_SPREAD = 3     # runs (or pairs) a spread is measured from, for the noisy-host rule
+MIN_RUNS_FOR_SPREAD = 3  # runs (or pairs) a spread is measured from, for the noisy-host rule
 
 
 def relative(gates: dict[str, dict]) -> dict[str, dict]:
@@ -125,16 +131,20 @@ def _absolute(name: str, gate: dict, values: list[float]) -> GateResult | None:
     return GateResult(name, GateStatus.PASS, "", worst_high)
 
 
-def noisy_host(gate: dict, threshold: float, spread: tuple[float, str], probe_cv: float | None,
-               passing: bool) -> str | None:
+def noisy_host(
+    gate: dict, threshold: float, spread: tuple[float, str], probe_cv: float | None, passing: bool
+) -> str | None:
     """Why this host is too noisy for the gate's threshold, or None. Two rules:
     - the host probe's CV (run/hostprobe.py) above `max_host_noise` (default: the gate's threshold): whatever the
       runs say, the host's own timing moved more than the change the gate looks for;
     - for a would-be pass only: runs whose spread (`spread`: the smallest change they can see, and what it came
       from) hides a change of the threshold's size, so "pass" would say nothing. A regression already passed its
       test against that spread (p < alpha), so the spread alone never overturns it."""
-    limit = percent(gate["max_host_noise"]) if "max_host_noise" in gate else percent(
-        gate.get("max_drop", gate.get("max_rise")))
+    limit = (
+        percent(gate["max_host_noise"])
+        if "max_host_noise" in gate
+        else percent(gate.get("max_drop", gate.get("max_rise")))
+    )
     if probe_cv is not None and limit is not None and probe_cv > limit:
         return f"noisy host (CPU probe CV {probe_cv:.1%} > {limit:.1%})"
     if passing and spread[0] > threshold:
@@ -154,12 +164,20 @@ def _visible(values: list[float], base: list[float], paired: bool) -> tuple[floa
         logs = [math.log(b / a) for b, a in zip(values, base)]
         return stats.detectable_change(stats.sd(logs), n), f"pairs' spread {stats.sd(logs):.1%} over {n} pairs"
     spread = stats.cv(base) or 0.0
-    return (stats.detectable_change(spread, n, len(values)),
-            f"baseline per-run CV {spread:.1%}, {n} + {len(values)} runs")
+    return (
+        stats.detectable_change(spread, n, len(values)),
+        f"baseline per-run CV {spread:.1%}, {n} + {len(values)} runs",
+    )
 
 
-def _relative(name: str, gate: dict, values: list[float], base: list[float] | None, paired: bool = False,
-              probe_cv: float | None = None) -> GateResult | None:
+def _relative(
+    name: str,
+    gate: dict,
+    values: list[float],
+    base: list[float] | None,
+    paired: bool = False,
+    probe_cv: float | None = None,
+) -> GateResult | None:
     drop, rise = percent(gate.get("max_drop")), percent(gate.get("max_rise"))
     if drop is None and rise is None:
         return None
@@ -172,8 +190,10 @@ def _relative(name: str, gate: dict, values: list[float], base: list[float] | No
     cur, ref = found.cur, found.ref
     limit = f"max_drop {drop:.1%}" if drop is not None else f"max_rise {rise:.1%}"
     per_run = f" ({gate['stat']} per run)" if gate.get("stat", "median") != "median" else ""
-    desc = f"{name}{per_run}: cur={cur:.6g} (n={len(values)}) vs baseline={ref:.6g} (n={len(base)}), " \
+    desc = (
+        f"{name}{per_run}: cur={cur:.6g} (n={len(values)}) vs baseline={ref:.6g} (n={len(base)}), "
         f"{found.relative:+.1%}" + (" over neighbouring pairs" if found.paired else "") + f", {limit}"
+    )
     # the change the gate must be able to see: its threshold, or the absolute floor where that is larger
     needed = max(threshold, floor / abs(ref)) if ref else threshold
     noisy = noisy_host(gate, needed, _visible(values, base, found.paired), probe_cv, passing=not found.toward_worse)
@@ -184,13 +204,18 @@ def _relative(name: str, gate: dict, values: list[float], base: list[float] | No
     if found.outcome == change.Outcome.WORSE:
         return GateResult(name, GateStatus.FAIL, f"{desc}, p={found.p:.3g} < {alpha}", cur, ref, found.p)
     p = "no test with one run a side" if found.p is None else f"p={found.p:.3g} >= {alpha}"
-    return GateResult(name, GateStatus.INCONCLUSIVE, f"{desc}, but {p}: not enough evidence (raise repeat)",
-                      cur, ref, found.p)
+    return GateResult(
+        name, GateStatus.INCONCLUSIVE, f"{desc}, but {p}: not enough evidence (raise repeat)", cur, ref, found.p
+    )
 
 
-def evaluate(gates: dict[str, dict], values: dict[str, list[float]],
-             baseline: dict[str, list[float]] | None = None, paired: bool = False,
-             probe_cv: float | None = None) -> list[GateResult]:
+def evaluate(
+    gates: dict[str, dict],
+    values: dict[str, list[float]],
+    baseline: dict[str, list[float]] | None = None,
+    paired: bool = False,
+    probe_cv: float | None = None,
+) -> list[GateResult]:
     """Judge every gate. Missing (MISSING) or non-finite (ERROR) metrics are never skipped. Relative gates: `paired`
     when values[i] and baseline[i] ran next to each other (A/B in ABBA order), `probe_cv` the noisiest host probe of
     the runs judged (the noisy-host rule)."""
@@ -204,8 +229,10 @@ def evaluate(gates: dict[str, dict], values: dict[str, list[float]],
         if bad:
             results.append(GateResult(name, GateStatus.ERROR, f"{name}: non-finite value {bad[0]!r}", bad[0]))
             continue
-        for judged in (_absolute(name, gate, got),
-                       _relative(name, gate, got, (baseline or {}).get(name), paired, probe_cv)):
+        for judged in (
+            _absolute(name, gate, got),
+            _relative(name, gate, got, (baseline or {}).get(name), paired, probe_cv),
+        ):
             if judged is not None:
                 results.append(judged)
     return results

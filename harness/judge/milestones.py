@@ -24,7 +24,7 @@ from harness.matrix import userregex
 @dataclass(frozen=True)
 class Hit:
     t: float | None
-    where: str           # "event step_done" or "engine-0.log:42"
+    where: str  # "event step_done" or "engine-0.log:42"
     text: str
 
 
@@ -45,12 +45,18 @@ def rule_name(rule: dict, index: int) -> str:
 def _hits(rule: dict, events: list[dict], lines: list[LogLine]) -> list[Hit]:
     if "event" in rule:
         want = rule.get("fields", {})
-        return [Hit(e.get("t"), f"event {e['event']}", str(e)) for e in events
-                if e.get("event") == rule["event"] and all(e.get(k) == v for k, v in want.items())]
+        return [
+            Hit(e.get("t"), f"event {e['event']}", str(e))
+            for e in events
+            if e.get("event") == rule["event"] and all(e.get(k) == v for k, v in want.items())
+        ]
     pattern = userregex.compile(str(rule.get("log") or rule.get("forbid")))
     source = rule.get("source")
-    return [Hit(ln.t, f"{ln.source}.log:{ln.number}", ln.text) for ln in lines
-            if (source is None or ln.source.startswith(str(source))) and pattern.search(ln.text)]
+    return [
+        Hit(ln.t, f"{ln.source}.log:{ln.number}", ln.text)
+        for ln in lines
+        if (source is None or ln.source.startswith(str(source))) and pattern.search(ln.text)
+    ]
 
 
 def evaluate(rules: list[dict], events: list[dict], lines: list[LogLine]) -> list[RuleResult]:
@@ -62,7 +68,11 @@ def evaluate(rules: list[dict], events: list[dict], lines: list[LogLine]) -> lis
         hits = _hits(rule, events, lines)
         if "forbid" in rule:
             ok = not hits
-            reason = "" if ok else f"forbidden pattern {rule['forbid']!r} seen at {hits[0].where}: {hits[0].text.strip()[:200]}"
+            reason = (
+                ""
+                if ok
+                else f"forbidden pattern {rule['forbid']!r} seen at {hits[0].where}: {hits[0].text.strip()[:200]}"
+            )
             results.append(RuleResult(name, ok, reason))
             continue
         lo, hi = rule.get("min", 1), rule.get("max")
@@ -97,4 +107,8 @@ def _what_instead(rule: dict, events: list[dict], lines: list[LogLine]) -> str:
         names = [e.get("event") for e in events if e.get("event") != "metric"]
         return f"last events: {', '.join(map(str, names[-5:])) or 'none'}"
     err = first_error(triage.without_benign(lines))
-    return f"first error line: {err.source}.log:{err.number}: {err.text.strip()[:200]}" if err else "no error line in the logs"
+    return (
+        f"first error line: {err.source}.log:{err.number}: {err.text.strip()[:200]}"
+        if err
+        else "no error line in the logs"
+    )

@@ -29,13 +29,13 @@ class ScenarioResult:
     gates: list[dict[str, Any]] = field(default_factory=list)
     milestones: list[dict[str, Any]] = field(default_factory=list)
     diagnosis: dict[str, Any] | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)   # earlier attempts (infra retries)
-    properties: dict[str, str] = field(default_factory=dict)       # versions, devices, axes ...
-    context: dict[str, Any] = field(default_factory=dict)          # launch context the runner reported
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts (infra retries)
+    properties: dict[str, str] = field(default_factory=dict)  # versions, devices, axes ...
+    context: dict[str, Any] = field(default_factory=dict)  # launch context the runner reported
     error_lines: list[str] = field(default_factory=list)
     repetitions: list[dict[str, list[float]]] = field(default_factory=list)  # each run's samples when repeat > 1
-    timings: dict[str, float] = field(default_factory=dict)        # engine start, first step, total (seconds)
-    cv: dict[str, float] = field(default_factory=dict)             # sample-level coefficient of variation per metric
+    timings: dict[str, float] = field(default_factory=dict)  # engine start, first step, total (seconds)
+    cv: dict[str, float] = field(default_factory=dict)  # sample-level coefficient of variation per metric
 
     def runs(self) -> list[dict[str, list[float]]]:
         """Metric samples of each run behind this result (one run unless it was repeated)."""
@@ -61,9 +61,18 @@ class ScenarioResult:
         for key in ("scenario_id", "verdict", "reason"):
             if not isinstance(data.get(key), str):
                 raise ValueError(f"{key}: expected a string")
-        for key, kind in (("metrics", dict), ("gates", list), ("milestones", list), ("attempts", list),
-                          ("properties", dict), ("context", dict), ("error_lines", list), ("repetitions", list),
-                          ("timings", dict), ("cv", dict)):
+        for key, kind in (
+            ("metrics", dict),
+            ("gates", list),
+            ("milestones", list),
+            ("attempts", list),
+            ("properties", dict),
+            ("context", dict),
+            ("error_lines", list),
+            ("repetitions", list),
+            ("timings", dict),
+            ("cv", dict),
+        ):
             if key in data and not isinstance(data[key], kind):
                 raise ValueError(f"{key}: expected a {kind.__name__}")
         args = {k: v for k, v in data.items() if k != "schema"}

@@ -66,6 +66,7 @@ def mann_whitney_u(a: list[float], b: list[float], alternative: str = "two-sided
     from scipy.stats import (
         mannwhitneyu,  # scipy is a harness dependency; imported here to keep `list` fast
     )
+
     if len(a) == 0 or len(b) == 0:
         raise ValueError("Mann-Whitney U needs two non-empty samples")
     if len(set(a) | set(b)) == 1:
@@ -79,13 +80,14 @@ def paired_log_ratio_test(b: list[float], a: list[float], alternative: str) -> t
     relative change of B over A, as exp(mean log ratio) - 1; the one-sided p of a one-sample t-test on the log ratios
     in the direction `alternative`, "greater" or "less"). Positive values only; p = 1 with fewer than two pairs."""
     from scipy.stats import ttest_1samp
+
     if len(a) != len(b) or not a or min(a + b) <= 0:
         raise ValueError("paired runs need equal, non-empty lists of positive values")
     logs = [math.log(x / y) for x, y in zip(b, a)]
     change = math.expm1(fmean(logs))
     if len(logs) < 2:
         return change, 1.0
-    if max(logs) - min(logs) <= 1e-12:      # no spread at all (to rounding): the sign alone decides
+    if max(logs) - min(logs) <= 1e-12:  # no spread at all (to rounding): the sign alone decides
         moved = logs[0] > 0 if alternative == "greater" else logs[0] < 0
         return change, 0.0 if moved else 1.0
     return change, float(ttest_1samp(logs, 0.0, alternative=alternative).pvalue)

@@ -33,7 +33,7 @@ _KEYS = {"name", "regex", "layer", "class", "symptom", "benign", "cause", "fix",
 _REQUIRED = _KEYS - {"symptom", "benign"}
 _REQUIRED_BENIGN = _REQUIRED - {"class", "fix"}
 _STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d{1,6}))?")
-WINDOW = 3   # a match may start in a line and run over the next two (stack traces wrap)
+WINDOW = 3  # a match may start in a line and run over the next two (stack traces wrap)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Signature:
     layer: str
     klass: str
     symptom: bool
-    benign: bool                       # a line that only looks like an error (sglang says it ignored it): never a cause
+    benign: bool  # a line that only looks like an error (sglang says it ignored it): never a cause
     cause: str
     fix: str
     reference: str
@@ -55,8 +55,8 @@ class Diagnosis:
     signature: Signature | None
     line: LogLine | None
     context: tuple[str, ...]
-    symptoms: tuple[str, ...]          # later symptom signatures seen, e.g. ("gloo-timeout",)
-    raised: Raised | None = None       # the exception (chain) the line ends, when it ends one
+    symptoms: tuple[str, ...]  # later symptom signatures seen, e.g. ("gloo-timeout",)
+    raised: Raised | None = None  # the exception (chain) the line ends, when it ends one
 
     @property
     def name(self) -> str:
@@ -76,18 +76,26 @@ class Diagnosis:
             what = f"{self.raised.exc_class} " if self.raised else ""
             return f"unknown {what}failure at {where}: {text}{tail}"
         s = self.signature
-        return f"{s.name} [{s.layer}, {s.klass}] in {self.line.source} at {where}: {text} -- cause: {s.cause} fix: {s.fix}{tail}"
+        head = f"{s.name} [{s.layer}, {s.klass}] in {self.line.source} at {where}: {text}"
+        return f"{head} -- cause: {s.cause} fix: {s.fix}{tail}"
 
     def to_json(self) -> dict[str, Any]:
         s = self.signature
-        return {"signature": self.name, "layer": s.layer if s else None, "class": s.klass if s else None,
-                "cause": s.cause if s else None, "fix": s.fix if s else None, "reference": s.reference if s else None,
-                "where": f"{self.line.source}:{self.line.number}" if self.line else None,
-                "process": self.line.source if self.line else None,
-                "line": self.line.text if self.line else None,
-                "exception": self.raised.exc_class if self.raised else None,
-                "chain": list(self.raised.chain) if self.raised else [],
-                "context": list(self.context), "symptoms": list(self.symptoms)}
+        return {
+            "signature": self.name,
+            "layer": s.layer if s else None,
+            "class": s.klass if s else None,
+            "cause": s.cause if s else None,
+            "fix": s.fix if s else None,
+            "reference": s.reference if s else None,
+            "where": f"{self.line.source}:{self.line.number}" if self.line else None,
+            "process": self.line.source if self.line else None,
+            "line": self.line.text if self.line else None,
+            "exception": self.raised.exc_class if self.raised else None,
+            "chain": list(self.raised.chain) if self.raised else [],
+            "context": list(self.context),
+            "symptoms": list(self.symptoms),
+        }
 
 
 def parse(doc: Any, path: str) -> list[Signature]:
@@ -100,16 +108,23 @@ def parse(doc: Any, path: str) -> list[Signature]:
             raise ScenarioError(f"{at}: signatures[{i}]: expected a mapping")
         for key in entry:
             if key not in _KEYS:
-                raise ScenarioError(f"{yamlfile.where(path, entry, key)}: signatures[{i}].{key}: unknown key; valid: {', '.join(sorted(_KEYS))}")
+                raise ScenarioError(
+                    f"{yamlfile.where(path, entry, key)}: signatures[{i}].{key}: unknown key; "
+                    f"valid: {', '.join(sorted(_KEYS))}"
+                )
         benign = entry.get("benign", False)
         missing = sorted((_REQUIRED_BENIGN if benign else _REQUIRED) - set(entry))
         if missing:
             raise ScenarioError(f"{at}: signatures[{i}]: missing key {missing[0]!r}")
         if not isinstance(benign, bool) or (benign and entry.get("symptom")):
-            raise ScenarioError(f"{yamlfile.where(path, entry, 'benign')}: signatures[{i}].benign: true or false, "
-                                "and a benign line is no symptom")
+            raise ScenarioError(
+                f"{yamlfile.where(path, entry, 'benign')}: signatures[{i}].benign: true or false, "
+                "and a benign line is no symptom"
+            )
         if entry["layer"] not in LAYERS or entry.get("class", "infra") not in CLASSES:
-            raise ScenarioError(f"{at}: signatures[{i}]: layer must be one of {', '.join(LAYERS)}; class product or infra")
+            raise ScenarioError(
+                f"{at}: signatures[{i}]: layer must be one of {', '.join(LAYERS)}; class product or infra"
+            )
         if entry["name"] in names:
             raise ScenarioError(f"{at}: signatures[{i}].name: duplicate {entry['name']!r}")
         names.add(entry["name"])
@@ -117,10 +132,23 @@ def parse(doc: Any, path: str) -> list[Signature]:
             regex = re.compile(str(entry["regex"]))
         except re.error as exc:
             raise ScenarioError(f"{yamlfile.where(path, entry, 'regex')}: signatures[{i}].regex: {exc}") from None
-        out.append(Signature(str(entry["name"]), regex, entry["layer"], entry.get("class", ""),
-                             bool(entry.get("symptom", False)), benign, str(entry["cause"]), str(entry.get("fix", "")),
-                             str(entry["reference"]), str(entry["example"])))
-    return sorted(out, key=lambda sig: not sig.benign)   # benign first: what sglang ignored is no cause, whatever it quotes
+        out.append(
+            Signature(
+                str(entry["name"]),
+                regex,
+                entry["layer"],
+                entry.get("class", ""),
+                bool(entry.get("symptom", False)),
+                benign,
+                str(entry["cause"]),
+                str(entry.get("fix", "")),
+                str(entry["reference"]),
+                str(entry["example"]),
+            )
+        )
+    return sorted(
+        out, key=lambda sig: not sig.benign
+    )  # benign first: what sglang ignored is no cause, whatever it quotes
 
 
 def load(path: str | Path = CATALOG) -> list[Signature]:
@@ -148,7 +176,7 @@ def match_line(signatures: list[Signature], lines: list[LogLine], i: int) -> Sig
     """The first catalog entry matching a match that starts in lines[i] (the window may wrap onto later lines)."""
     line = lines[i]
     window = [line.text]
-    for nxt in lines[i + 1: i + WINDOW]:
+    for nxt in lines[i + 1 : i + WINDOW]:
         if nxt.source != line.source:
             break
         window.append(nxt.text.strip())
@@ -164,8 +192,11 @@ def _context(lines: list[LogLine], line: LogLine, raised: Raised | None) -> tupl
     """The innermost frames and the exception line of a traceback; the lines around any other line."""
     if raised is None:
         return tuple(logs.context(lines, line))
-    return tuple(f"{line.source}| {f}" for f in raised.frames) + (f"{line.source}:{line.number}> {line.text.rstrip()}",) + \
-        tuple(f"{line.source}| caused: {c}" for c in raised.chain[1:])
+    return (
+        tuple(f"{line.source}| {f}" for f in raised.frames)
+        + (f"{line.source}:{line.number}> {line.text.rstrip()}",)
+        + tuple(f"{line.source}| caused: {c}" for c in raised.chain[1:])
+    )
 
 
 def without_benign(lines: list[LogLine], signatures: list[Signature] | None = None) -> list[LogLine]:
@@ -196,25 +227,44 @@ def diagnose(lines: list[LogLine], signatures: list[Signature] | None = None) ->
         found = next((r for r in raised if r.line.source == line.source and line.number in r.block), None)
         return Diagnosis(sig, line, _context(lines, line, found), later, found)
     symptom_at = {(ln.source, ln.number) for _, ln, _ in symptoms}
-    unknown = sorted(((_order_key(r.line, index[(r.line.source, r.line.number)]), r.line, r) for r in raised
-                      if (r.line.source, r.line.number) not in symptom_at), key=lambda m: m[0])
+    unknown = sorted(
+        (
+            (_order_key(r.line, index[(r.line.source, r.line.number)]), r.line, r)
+            for r in raised
+            if (r.line.source, r.line.number) not in symptom_at
+        ),
+        key=lambda m: m[0],
+    )
     if not unknown:
-        unknown = [(_order_key(ln, i), ln, None) for i, ln in enumerate(lines)
-                   if logs.ERROR_LINE.search(ln.text) and (ln.source, ln.number) not in symptom_at | in_block | quiet]
+        unknown = [
+            (_order_key(ln, i), ln, None)
+            for i, ln in enumerate(lines)
+            if logs.ERROR_LINE.search(ln.text) and (ln.source, ln.number) not in symptom_at | in_block | quiet
+        ]
     if symptoms:
         sources = {ln.source for _, ln, _ in symptoms}
-        def wraps_symptom(found: Raised | None) -> bool:     # e.g. Ray's RayTaskError line inside the block
-            return found is not None and any(ln.source == found.line.source and ln.number in found.block
-                                             for _, ln, _ in symptoms)
-        elsewhere = [u for u in unknown if u[1].source not in sources] or \
-            [u for u in unknown if u[0] <= symptoms[0][0] or wraps_symptom(u[2])]
-        if elsewhere:        # the engine's own error before the runner's symptom
+
+        def wraps_symptom(found: Raised | None) -> bool:  # e.g. Ray's RayTaskError line inside the block
+            return found is not None and any(
+                ln.source == found.line.source and ln.number in found.block for _, ln, _ in symptoms
+            )
+
+        elsewhere = [u for u in unknown if u[1].source not in sources] or [
+            u for u in unknown if u[0] <= symptoms[0][0] or wraps_symptom(u[2])
+        ]
+        if elsewhere:  # the engine's own error before the runner's symptom
             _, line, found = elsewhere[0]
-            return Diagnosis(None, line, _context(lines, line, found), tuple(dict.fromkeys(s.name for _, _, s in symptoms)),
-                             found)
+            return Diagnosis(
+                None, line, _context(lines, line, found), tuple(dict.fromkeys(s.name for _, _, s in symptoms)), found
+            )
         _, line, sig = symptoms[0]
-        return Diagnosis(sig, line, _context(lines, line, exc_at.get((line.source, line.number))), (),
-                         exc_at.get((line.source, line.number)))
+        return Diagnosis(
+            sig,
+            line,
+            _context(lines, line, exc_at.get((line.source, line.number))),
+            (),
+            exc_at.get((line.source, line.number)),
+        )
     if unknown:
         _, line, found = unknown[0]
         return Diagnosis(None, line, _context(lines, line, found), (), found)

@@ -36,15 +36,27 @@ class Verdict(str, Enum):
     REGRESSED = "regressed"
     INCONCLUSIVE = "inconclusive"
     INFRA_ERROR = "infra-error"
-    INTERRUPTED = "interrupted"     # the run was stopped by SIGINT/SIGTERM while this scenario ran
+    INTERRUPTED = "interrupted"  # the run was stopped by SIGINT/SIGTERM while this scenario ran
     SKIPPED = "skipped"
 
 
 # worst first: the run's verdict is the worst of its scenarios'
-SEVERITY = [Verdict.INTERRUPTED, Verdict.REGRESSED, Verdict.INFRA_ERROR, Verdict.INCONCLUSIVE, Verdict.PASS,
-            Verdict.SKIPPED]
-EXIT_CODES = {Verdict.PASS: 0, Verdict.SKIPPED: 0, Verdict.INCONCLUSIVE: 0, Verdict.REGRESSED: 1,
-              Verdict.INFRA_ERROR: 3, Verdict.INTERRUPTED: 130}
+SEVERITY = [
+    Verdict.INTERRUPTED,
+    Verdict.REGRESSED,
+    Verdict.INFRA_ERROR,
+    Verdict.INCONCLUSIVE,
+    Verdict.PASS,
+    Verdict.SKIPPED,
+]
+EXIT_CODES = {
+    Verdict.PASS: 0,
+    Verdict.SKIPPED: 0,
+    Verdict.INCONCLUSIVE: 0,
+    Verdict.REGRESSED: 1,
+    Verdict.INFRA_ERROR: 3,
+    Verdict.INTERRUPTED: 130,
+}
 BISECT_EXIT_CODES = {**EXIT_CODES, Verdict.SKIPPED: 125, Verdict.INCONCLUSIVE: 125, Verdict.INFRA_ERROR: 125}
 EXIT_HELP = "exit codes: 0 pass (inconclusive included), 1 regressed, 2 bad input, 3 infra-error, 130 interrupted"
 
@@ -64,8 +76,13 @@ class Evidence:
     failures: tuple[str, ...] = ()
 
 
-def fold(evidence: Evidence, milestones: list[RuleResult], gates: list[GateResult], diagnosis: "Diagnosis | None",
-         expected: str | None) -> tuple[Verdict, str]:
+def fold(
+    evidence: Evidence,
+    milestones: list[RuleResult],
+    gates: list[GateResult],
+    diagnosis: "Diagnosis | None",
+    expected: str | None,
+) -> tuple[Verdict, str]:
     """The verdict and its one-line reason (see the module docstring for what each input means)."""
     failures = list(evidence.failures) + [f"milestone {r.name}: {r.reason}" for r in milestones if not r.ok]
     failures += [g.reason for g in gates if g.status in (GateStatus.FAIL, GateStatus.ERROR)]
@@ -74,7 +91,9 @@ def fold(evidence: Evidence, milestones: list[RuleResult], gates: list[GateResul
     infra = list(evidence.infra)
     infra_cause = diagnosis is not None and diagnosis.is_infra and diagnosis.line is not None
     if infra_cause and (failures or missing or evidence.unjudgeable):
-        infra.insert(0, f"environment or host fault, not the product: {diagnosis.name}: {diagnosis.line.text.strip()[:200]}")
+        infra.insert(
+            0, f"environment or host fault, not the product: {diagnosis.name}: {diagnosis.line.text.strip()[:200]}"
+        )
     if evidence.unjudgeable or (infra and (not failures or infra_cause)) or (missing and not failures):
         verdict, reason = Verdict.INFRA_ERROR, "; ".join(list(evidence.unjudgeable) + infra + missing[:3])
     elif failures:
@@ -85,22 +104,33 @@ def fold(evidence: Evidence, milestones: list[RuleResult], gates: list[GateResul
         verdict, reason = Verdict.PASS, ""
 
     if expected and verdict != Verdict.INFRA_ERROR:
-        seen = {diagnosis.name if diagnosis else "unknown"} | \
-            {f"gate:{g.metric}" for g in gates if g.status in (GateStatus.FAIL, GateStatus.ERROR)} | \
-            {f"milestone:{r.name}" for r in milestones if not r.ok}
+        seen = (
+            {diagnosis.name if diagnosis else "unknown"}
+            | {f"gate:{g.metric}" for g in gates if g.status in (GateStatus.FAIL, GateStatus.ERROR)}
+            | {f"milestone:{r.name}" for r in milestones if not r.ok}
+        )
         if verdict == Verdict.REGRESSED and expected in seen:
-            why = diagnosis.one_line() if diagnosis and expected == diagnosis.name else next(
-                (f for f in failures if expected.split(":", 1)[-1] in f), reason)
+            why = (
+                diagnosis.one_line()
+                if diagnosis and expected == diagnosis.name
+                else next((f for f in failures if expected.split(":", 1)[-1] in f), reason)
+            )
             return Verdict.PASS, f"failed as expected ({expected}): {why}"
         if verdict == Verdict.REGRESSED:
             reason = f"expected failure {expected}, got {diagnosis.name if diagnosis else 'unknown'}: {reason}"
         else:
-            return Verdict.REGRESSED, f"expected failure {expected} did not occur (the run " + \
-                ("passed)" if verdict == Verdict.PASS else f"was {verdict.value}: {reason})")
+            return Verdict.REGRESSED, f"expected failure {expected} did not occur (the run " + (
+                "passed)" if verdict == Verdict.PASS else f"was {verdict.value}: {reason})"
+            )
     # triage explains a failure; a run that only left something behind gets none (its log's first error-looking line
     # would be named as a cause it is not, e.g. sglang's "Ignore import error when loading ...")
     failed = failures or missing or evidence.unjudgeable
-    if failed and verdict in (Verdict.REGRESSED, Verdict.INFRA_ERROR) and diagnosis is not None \
-            and diagnosis.line is not None and "triage:" not in reason:
+    if (
+        failed
+        and verdict in (Verdict.REGRESSED, Verdict.INFRA_ERROR)
+        and diagnosis is not None
+        and diagnosis.line is not None
+        and "triage:" not in reason
+    ):
         reason = f"{reason}; triage: {diagnosis.one_line()}"
     return verdict, reason

@@ -15,7 +15,7 @@ from harness.errors import ScenarioError
 from harness.matrix import rules, yamlfile
 
 PATH = Path(__file__).resolve().parent / "defaults.yaml"
-SIGNATURES = PATH.parent.parent / "judge" / "signatures.yaml"     # data only: matrix/ never imports judge/
+SIGNATURES = PATH.parent.parent / "judge" / "signatures.yaml"  # data only: matrix/ never imports judge/
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,11 @@ class Metric:
 
     name: str
     unit: str
-    better: str          # higher | lower
-    threshold: float     # relative change that counts as a change at all
-    abs_floor: float     # ... and the absolute one, in the metric's unit
+    better: str  # higher | lower
+    threshold: float  # relative change that counts as a change at all
+    abs_floor: float  # ... and the absolute one, in the metric's unit
     key: bool
-    perf: bool           # a timing or throughput: not sampled in warm-up steps
+    perf: bool  # a timing or throughput: not sampled in warm-up steps
 
 
 @cache
@@ -45,9 +45,18 @@ def metric_table() -> dict[str, Metric]:
     for name, row in load()["metrics"].items():
         threshold = rules.percent(row.get("threshold", "5%"))
         if row.get("better") not in ("higher", "lower") or threshold is None:
-            raise ScenarioError(f"{yamlfile.where(PATH, row)}: metrics.{name}: need better: higher|lower and a threshold")
-        out[name] = Metric(name, str(row.get("unit", "")), row["better"], threshold, float(row.get("abs_floor", 0.0)),
-                           bool(row.get("key", False)), bool(row.get("perf", False)))
+            raise ScenarioError(
+                f"{yamlfile.where(PATH, row)}: metrics.{name}: need better: higher|lower and a threshold"
+            )
+        out[name] = Metric(
+            name,
+            str(row.get("unit", "")),
+            row["better"],
+            threshold,
+            float(row.get("abs_floor", 0.0)),
+            bool(row.get("key", False)),
+            bool(row.get("perf", False)),
+        )
     return out
 
 
@@ -64,7 +73,9 @@ def key_metrics() -> tuple[str, ...]:
     return tuple(m.name for m in metric_table().values() if m.key)
 
 
-def rules_for(external: bool, steps: int, own_milestones: tuple | list, own_gates: dict) -> tuple[list[dict], dict[str, dict]]:
+def rules_for(
+    external: bool, steps: int, own_milestones: tuple | list, own_gates: dict
+) -> tuple[list[dict], dict[str, dict]]:
     """Default plus a scenario's own milestone rules and gates."""
     kind = load()["external" if external else "builtin"]
     rule_list = list(kind["milestones"])
@@ -82,8 +93,10 @@ def signature_names() -> tuple[str, ...]:
 
 def builtin_events() -> dict[str, dict[str, list[str]]]:
     """Event name -> {field: allowed type names} of the built-in runner."""
-    return {name: {f: t if isinstance(t, list) else [t] for f, t in (fields or {}).items()}
-            for name, fields in load()["events"].items()}
+    return {
+        name: {f: t if isinstance(t, list) else [t] for f, t in (fields or {}).items()}
+        for name, fields in load()["events"].items()
+    }
 
 
 def builtin_rule_names(steps: int) -> set[str]:

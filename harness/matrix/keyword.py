@@ -26,7 +26,8 @@ def _tokens(expr: str) -> list[str]:
 
 
 def matches(expr: str, name: str, extra: tuple[str, ...] = ()) -> bool:
-    """True if `expr` holds for `name`: a bare word matches as a case-insensitive substring of the name or equals a marker."""
+    """True if `expr` holds for `name`: a bare word matches as a case-insensitive substring of the name or equals a
+    marker."""
     tokens = _tokens(expr)
     haystack = name.lower()
     markers = {m.lower() for m in extra}

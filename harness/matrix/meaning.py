@@ -17,10 +17,16 @@ from typing import Any
 from harness.matrix import defaults
 from harness.matrix.models import Model
 
-TYPES = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-         "float": lambda v: isinstance(v, float), "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-         "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool), "null": lambda v: v is None,
-         "list": lambda v: isinstance(v, list), "dict": lambda v: isinstance(v, dict)}
+TYPES = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, float),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "list": lambda v: isinstance(v, list),
+    "dict": lambda v: isinstance(v, dict),
+}
 
 
 def _gates(axes: dict[str, Any], settings: dict[str, Any], builtin: bool) -> str | None:
@@ -28,11 +34,15 @@ def _gates(axes: dict[str, Any], settings: dict[str, Any], builtin: bool) -> str
     for name, gate in settings["metrics"].items():
         row = table[name]
         if "max_drop" in gate and row.better == "lower":
-            return (f"metrics.{name}.max_drop: {name} is better lower ({row.unit}), so a drop is an improvement; "
-                    "gate a rise (max_rise)")
+            return (
+                f"metrics.{name}.max_drop: {name} is better lower ({row.unit}), so a drop is an improvement; "
+                "gate a rise (max_rise)"
+            )
         if "max_rise" in gate and row.better == "higher":
-            return (f"metrics.{name}.max_rise: {name} is better higher ({row.unit}), so a rise is an improvement; "
-                    "gate a drop (max_drop)")
+            return (
+                f"metrics.{name}.max_rise: {name} is better higher ({row.unit}), so a rise is an improvement; "
+                "gate a drop (max_drop)"
+            )
         if not builtin:
             continue
         if name in defaults.emitted_only("colocate_only") and not axes["colocate"]:
@@ -57,15 +67,17 @@ def _rules(settings: dict[str, Any]) -> str | None:
         for field, value in (rule.get("fields") or {}).items():
             known = events.get(rule.get("event"), {})
             if field not in known:
-                return (f"{at}.fields.{field}: event {rule['event']} has no field {field!r}; its fields: "
-                        f"{', '.join(known) or 'none'}")
+                return (
+                    f"{at}.fields.{field}: event {rule['event']} has no field {field!r}; its fields: "
+                    f"{', '.join(known) or 'none'}"
+                )
             if not any(TYPES[t](value) for t in known[field]):
                 return f"{at}.fields.{field}: expected {' or '.join(known[field])}, got {value!r}"
         source = rule.get("source")
-        if source is not None and not (any(s.startswith(str(source)) for s in sources)
-                                       or (spread and "engine" in str(source))):
-            return (f"{at}.source: no log of a built-in run starts with {source!r}; its logs: "
-                    f"{', '.join(sources)}")
+        if source is not None and not (
+            any(s.startswith(str(source)) for s in sources) or (spread and "engine" in str(source))
+        ):
+            return f"{at}.source: no log of a built-in run starts with {source!r}; its logs: {', '.join(sources)}"
     return None
 
 
@@ -80,9 +92,13 @@ def problem(axes: dict[str, Any], settings: dict[str, Any], model: Model) -> str
         return f"warmup_steps: {warmup} leaves no steady step of steps={settings['steps']} to sample"
     batch, context = settings["batch"], model.effective_config.get("max_position_embeddings")
     if builtin and isinstance(context, int) and batch["prompt_len"] + batch["max_new_tokens"] > context:
-        return (f"batch: prompt_len + max_new_tokens = {batch['prompt_len'] + batch['max_new_tokens']} is longer "
-                f"than {model.name}'s context ({context} positions)")
+        return (
+            f"batch: prompt_len + max_new_tokens = {batch['prompt_len'] + batch['max_new_tokens']} is longer "
+            f"than {model.name}'s context ({context} positions)"
+        )
     if builtin and settings["weights_check_every"] > settings["steps"]:
-        return (f"weights_check_every: {settings['weights_check_every']} is past the {settings['steps']} steps "
-                "(the first and last syncs are always checked; use a value up to steps)")
+        return (
+            f"weights_check_every: {settings['weights_check_every']} is past the {settings['steps']} steps "
+            "(the first and last syncs are always checked; use a value up to steps)"
+        )
     return None

@@ -27,22 +27,45 @@ from harness.matrix import yamlfile
 from harness.matrix.schema import is_int, safe_name
 
 SCHEMA = 1
-HF_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}", re.ASCII)   # owner/name; never a path
+HF_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}", re.ASCII)  # owner/name; never a path
 KINDS = ("tiny", "shape", "hf")
 FAMILIES = ("dense", "moe")
 _KEYS = {"kind", "family", "architecture", "config", "hf_id", "min_gpus", "gpu_memory_gb", "layers", "base"}
 _REQUIRED = {"kind", "family", "architecture"}
 # config keys that are sizes: positive ints (the rest may be any scalar a transformers config takes)
-SIZE_KEYS = {"vocab_size", "hidden_size", "intermediate_size", "moe_intermediate_size", "num_experts",
-             "num_experts_per_tok", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
-             "max_position_embeddings", "decoder_sparse_step", "num_local_experts"}
+SIZE_KEYS = {
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "moe_intermediate_size",
+    "num_experts",
+    "num_experts_per_tok",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "max_position_embeddings",
+    "decoder_sparse_step",
+    "num_local_experts",
+}
 
 
 # the largest value of a size key any real model has, with room: past it a config builds no model anyone can run
-SIZE_LIMITS = {"vocab_size": 2**22, "hidden_size": 65536, "intermediate_size": 2**19, "moe_intermediate_size": 2**17,
-               "num_experts": 4096, "num_local_experts": 4096, "num_experts_per_tok": 64, "num_hidden_layers": 1024,
-               "num_attention_heads": 1024, "num_key_value_heads": 1024, "head_dim": 1024,
-               "max_position_embeddings": 2**24, "decoder_sparse_step": 1024}
+SIZE_LIMITS = {
+    "vocab_size": 2**22,
+    "hidden_size": 65536,
+    "intermediate_size": 2**19,
+    "moe_intermediate_size": 2**17,
+    "num_experts": 4096,
+    "num_local_experts": 4096,
+    "num_experts_per_tok": 64,
+    "num_hidden_layers": 1024,
+    "num_attention_heads": 1024,
+    "num_key_value_heads": 1024,
+    "head_dim": 1024,
+    "max_position_embeddings": 2**24,
+    "decoder_sparse_step": 1024,
+}
 # what a generated (`tiny`) model must spell out: transformers fills in a missing or misspelt size with its defaults,
 # which build a multi-GB model
 TINY_REQUIRED = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
@@ -79,8 +102,16 @@ def _check_config(config: Any, kind: str) -> str | None:
 
 
 # architectures colobench's rows use: checked against transformers only when a models file names another one
-COMMON_ARCHITECTURES = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
-                        "MistralForCausalLM", "MixtralForCausalLM", "Qwen2MoeForCausalLM", "GemmaForCausalLM"}
+COMMON_ARCHITECTURES = {
+    "LlamaForCausalLM",
+    "Qwen2ForCausalLM",
+    "Qwen3ForCausalLM",
+    "Qwen3MoeForCausalLM",
+    "MistralForCausalLM",
+    "MixtralForCausalLM",
+    "Qwen2MoeForCausalLM",
+    "GemmaForCausalLM",
+}
 
 
 @functools.cache
@@ -90,8 +121,9 @@ def _unknown_architectures(names: tuple[str, ...]) -> tuple[str, ...]:
     if not names or importlib.util.find_spec("transformers") is None:
         return ()
     try:
-        done = subprocess.run([sys.executable, "-m", "harness.runner.architectures", *names], capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.runner.architectures", *names], capture_output=True, text=True, timeout=120
+        )
         return tuple(json.loads(done.stdout)) if done.returncode == 0 else ()
     except (OSError, subprocess.SubprocessError, ValueError):
         return ()
@@ -100,6 +132,7 @@ def _unknown_architectures(names: tuple[str, ...]) -> tuple[str, ...]:
 def _close(a: str, b: str) -> bool:
     """Two keys one edit apart (a letter missing, added, changed or two swapped): a misspelling."""
     from difflib import SequenceMatcher
+
     return a != b and SequenceMatcher(None, a, b).ratio() >= 0.85
 
 
@@ -113,7 +146,7 @@ class Model:
     hf_id: str | None = None
     min_gpus: int = 1
     gpu_memory_gb: float = 1.0
-    layers: int | None = None       # fewer decoder layers than the config's (a full-width model on one GPU)
+    layers: int | None = None  # fewer decoder layers than the config's (a full-width model on one GPU)
 
     @property
     def is_moe(self) -> bool:
@@ -125,9 +158,17 @@ class Model:
         return {**self.config, "num_hidden_layers": self.layers} if self.layers else dict(self.config)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "family": self.family, "architecture": self.architecture,
-                "config": self.effective_config, "hf_id": self.hf_id, "min_gpus": self.min_gpus,
-                "gpu_memory_gb": self.gpu_memory_gb, "layers": self.layers}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "family": self.family,
+            "architecture": self.architecture,
+            "config": self.effective_config,
+            "hf_id": self.hf_id,
+            "min_gpus": self.min_gpus,
+            "gpu_memory_gb": self.gpu_memory_gb,
+            "layers": self.layers,
+        }
 
 
 def _check(cond: bool, where: str, msg: str) -> None:
@@ -139,10 +180,16 @@ def _inherit(models: dict, name: str, spec: dict, at: str) -> dict:
     """`base: OTHER` takes OTHER's keys (same file, one level) under this entry's own: e.g. the same shape with
     more layers."""
     base = spec["base"]
-    _check(isinstance(base, str) and base in models and base != name, at,
-           f"models.{name}.base: expected the name of another model in this file, got {base!r}")
-    _check(isinstance(models[base], dict) and "base" not in models[base], at,
-           f"models.{name}.base: {base} has a base of its own (one level only)")
+    _check(
+        isinstance(base, str) and base in models and base != name,
+        at,
+        f"models.{name}.base: expected the name of another model in this file, got {base!r}",
+    )
+    _check(
+        isinstance(models[base], dict) and "base" not in models[base],
+        at,
+        f"models.{name}.base: {base} has a base of its own (one level only)",
+    )
     return {**models[base], **{k: v for k, v in spec.items() if k != "base"}}
 
 
@@ -150,64 +197,112 @@ def parse(doc: Any, path: str) -> dict[str, Model]:
     """Validate a parsed models.yaml document."""
     _check(isinstance(doc, dict), path, "expected a mapping with `schema` and `models`")
     for key in doc:
-        _check(key in ("schema", "models"), yamlfile.where(path, doc, key), f"{key}: unknown key; valid: models, schema")
-    _check(type(doc.get("schema")) is int and doc.get("schema") == SCHEMA, yamlfile.where(path, doc, "schema"),
-           f"schema: expected {SCHEMA}, got {doc.get('schema')!r}")
+        _check(
+            key in ("schema", "models"), yamlfile.where(path, doc, key), f"{key}: unknown key; valid: models, schema"
+        )
+    _check(
+        type(doc.get("schema")) is int and doc.get("schema") == SCHEMA,
+        yamlfile.where(path, doc, "schema"),
+        f"schema: expected {SCHEMA}, got {doc.get('schema')!r}",
+    )
     models = doc.get("models")
-    _check(isinstance(models, dict) and models, yamlfile.where(path, doc, "models"), "models: expected a non-empty mapping")
+    _check(
+        isinstance(models, dict) and models, yamlfile.where(path, doc, "models"), "models: expected a non-empty mapping"
+    )
     out: dict[str, Model] = {}
     for name, spec in models.items():
         at = yamlfile.where(path, models, name)
         if isinstance(spec, dict) and "base" in spec:
             spec = _inherit(models, name, spec, yamlfile.where(path, spec, "base"))
-        _check(safe_name(name), at, f"models.{name}: a model name must be letters, digits, '.', '_', '+', '-' "
-                                    "(it becomes a path component)")
+        _check(
+            safe_name(name),
+            at,
+            f"models.{name}: a model name must be letters, digits, '.', '_', '+', '-' (it becomes a path component)",
+        )
         _check(isinstance(spec, dict), at, f"models.{name}: expected a mapping")
         for key in spec:
-            _check(key in _KEYS, yamlfile.where(path, spec, key),
-                   f"models.{name}.{key}: unknown key; valid: {', '.join(sorted(_KEYS))}")
+            _check(
+                key in _KEYS,
+                yamlfile.where(path, spec, key),
+                f"models.{name}.{key}: unknown key; valid: {', '.join(sorted(_KEYS))}",
+            )
         for key in sorted(_REQUIRED - set(spec)):
             _check(False, at, f"models.{name}: missing key {key!r}")
-        _check(spec["kind"] in KINDS, yamlfile.where(path, spec, "kind"),
-               f"models.{name}.kind: expected one of {', '.join(KINDS)}, got {spec['kind']!r}")
-        _check(spec["family"] in FAMILIES, yamlfile.where(path, spec, "family"),
-               f"models.{name}.family: expected one of {', '.join(FAMILIES)}, got {spec['family']!r}")
-        _check(isinstance(spec["architecture"], str) and spec["architecture"].isidentifier(),
-               yamlfile.where(path, spec, "architecture"), f"models.{name}.architecture: expected a class name such as "
-                                                           f"LlamaForCausalLM, got {spec['architecture']!r}")
+        _check(
+            spec["kind"] in KINDS,
+            yamlfile.where(path, spec, "kind"),
+            f"models.{name}.kind: expected one of {', '.join(KINDS)}, got {spec['kind']!r}",
+        )
+        _check(
+            spec["family"] in FAMILIES,
+            yamlfile.where(path, spec, "family"),
+            f"models.{name}.family: expected one of {', '.join(FAMILIES)}, got {spec['family']!r}",
+        )
+        _check(
+            isinstance(spec["architecture"], str) and spec["architecture"].isidentifier(),
+            yamlfile.where(path, spec, "architecture"),
+            f"models.{name}.architecture: expected a class name such as LlamaForCausalLM, got {spec['architecture']!r}",
+        )
         if spec["kind"] in ("tiny", "shape"):
-            _check(isinstance(spec.get("config"), dict), at,
-                   f"models.{name}.config: a {spec['kind']} model needs a config mapping")
-        if spec["kind"] == "hf" or "hf_id" in spec:     # a shape may name the model its config comes from
-            _check(isinstance(spec.get("hf_id"), str) and HF_ID.fullmatch(spec["hf_id"]) is not None
-                   and ".." not in spec["hf_id"], at,
-                   f"models.{name}.hf_id: expected a Hugging Face id (owner/name), got {spec.get('hf_id')!r}")
+            _check(
+                isinstance(spec.get("config"), dict),
+                at,
+                f"models.{name}.config: a {spec['kind']} model needs a config mapping",
+            )
+        if spec["kind"] == "hf" or "hf_id" in spec:  # a shape may name the model its config comes from
+            _check(
+                isinstance(spec.get("hf_id"), str)
+                and HF_ID.fullmatch(spec["hf_id"]) is not None
+                and ".." not in spec["hf_id"],
+                at,
+                f"models.{name}.hf_id: expected a Hugging Face id (owner/name), got {spec.get('hf_id')!r}",
+            )
         if "config" in spec:
             problem = _check_config(spec["config"], spec["kind"])
             _check(problem is None, yamlfile.where(path, spec, "config"), f"models.{name}.config: {problem}")
         layers = spec.get("layers")
         if layers is not None:
             full = (spec.get("config") or {}).get("num_hidden_layers")
-            _check(is_int(layers) and layers >= 1 and is_int(full) and layers <= full,
-                   yamlfile.where(path, spec, "layers"),
-                   f"models.{name}.layers: expected an int from 1 to config.num_hidden_layers ({full!r}), "
-                   f"got {layers!r}")
+            _check(
+                is_int(layers) and layers >= 1 and is_int(full) and layers <= full,
+                yamlfile.where(path, spec, "layers"),
+                f"models.{name}.layers: expected an int from 1 to config.num_hidden_layers ({full!r}), got {layers!r}",
+            )
         min_gpus = spec.get("min_gpus", 1)
-        _check(is_int(min_gpus) and min_gpus >= 1,
-               yamlfile.where(path, spec, "min_gpus"), f"models.{name}.min_gpus: expected a positive int, got {min_gpus!r}")
+        _check(
+            is_int(min_gpus) and min_gpus >= 1,
+            yamlfile.where(path, spec, "min_gpus"),
+            f"models.{name}.min_gpus: expected a positive int, got {min_gpus!r}",
+        )
         mem = spec.get("gpu_memory_gb", 1.0)
-        _check(isinstance(mem, (int, float)) and not isinstance(mem, bool) and 0 < mem < 1e6,
-               yamlfile.where(path, spec, "gpu_memory_gb"), f"models.{name}.gpu_memory_gb: expected a positive number")
-        _check(spec["architecture"].endswith("ForCausalLM"), yamlfile.where(path, spec, "architecture"),
-               f"models.{name}.architecture: expected a causal LM class (...ForCausalLM), got {spec['architecture']!r}")
-        out[str(name)] = Model(name=str(name), kind=spec["kind"], family=spec["family"],
-                               architecture=str(spec["architecture"]), config=dict(spec.get("config") or {}),
-                               hf_id=spec.get("hf_id"), min_gpus=min_gpus, gpu_memory_gb=float(mem), layers=layers)
-    unknown = set(_unknown_architectures(tuple(sorted({m.architecture for m in out.values()}
-                                                       - COMMON_ARCHITECTURES))))
+        _check(
+            isinstance(mem, (int, float)) and not isinstance(mem, bool) and 0 < mem < 1e6,
+            yamlfile.where(path, spec, "gpu_memory_gb"),
+            f"models.{name}.gpu_memory_gb: expected a positive number",
+        )
+        _check(
+            spec["architecture"].endswith("ForCausalLM"),
+            yamlfile.where(path, spec, "architecture"),
+            f"models.{name}.architecture: expected a causal LM class (...ForCausalLM), got {spec['architecture']!r}",
+        )
+        out[str(name)] = Model(
+            name=str(name),
+            kind=spec["kind"],
+            family=spec["family"],
+            architecture=str(spec["architecture"]),
+            config=dict(spec.get("config") or {}),
+            hf_id=spec.get("hf_id"),
+            min_gpus=min_gpus,
+            gpu_memory_gb=float(mem),
+            layers=layers,
+        )
+    unknown = set(_unknown_architectures(tuple(sorted({m.architecture for m in out.values()} - COMMON_ARCHITECTURES))))
     for name, m in out.items():
-        _check(m.architecture not in unknown, yamlfile.where(path, models[name], "architecture"),
-               f"models.{name}.architecture: the installed transformers has no causal LM {m.architecture!r}")
+        _check(
+            m.architecture not in unknown,
+            yamlfile.where(path, models[name], "architecture"),
+            f"models.{name}.architecture: the installed transformers has no causal LM {m.architecture!r}",
+        )
     return out
 
 

@@ -65,16 +65,22 @@ def check_rules(rules: Any) -> str | None:
                 except ValueError as exc:
                     return f"[{i}].{key}: bad regex: {exc}"
                 if compiled.search(""):
-                    return (f"[{i}].{key}: {rule[key]!r} matches the empty string, so every line: a rule that "
-                            "says nothing about the run")
+                    return (
+                        f"[{i}].{key}: {rule[key]!r} matches the empty string, so every line: a rule that "
+                        "says nothing about the run"
+                    )
         for key in ("min", "max"):
             if key in rule and not _is_count(rule[key]):
                 return f"[{i}].{key}: expected a non-negative int, got {rule[key]!r}"
         if "min" in rule and "max" in rule and rule["min"] > rule["max"]:
             return f"[{i}]: min {rule['min']} > max {rule['max']}"
         if "within_s" in rule and not (is_number(rule["within_s"]) and 0.001 <= rule["within_s"] <= 7 * 24 * 3600):
-            return f"[{i}].within_s: expected a positive finite number of seconds up to a week, got {rule['within_s']!r}"
-        if "fields" in rule and not (isinstance(rule["fields"], dict) and all(isinstance(k, str) for k in rule["fields"])):
+            return (
+                f"[{i}].within_s: expected a positive finite number of seconds up to a week, got {rule['within_s']!r}"
+            )
+        if "fields" in rule and not (
+            isinstance(rule["fields"], dict) and all(isinstance(k, str) for k in rule["fields"])
+        ):
             return f"[{i}].fields: expected a mapping of event field names to values"
         if "forbid" in rule and set(rule) - {"forbid", "name", "source"}:
             return f"[{i}]: a forbid rule takes only name and source"

@@ -12,7 +12,8 @@ A matrix file:
     axes: {model: [tiny-llama, tiny-moe], colocate: [on, off]}  # cartesian product
     include: [{model: tiny-llama, colocate: on, tag: fault-skip, fault: {kind: skip_tensor}}]
     exclude: [{model: tiny-moe, colocate: off}]
-    overrides: [{match: {tp: 2, custom_all_reduce: v2}, set: {expect: {fail: custom-allreduce-capture-invalid-argument}}}]
+    overrides:
+      - {match: {tp: 2, custom_all_reduce: v2}, set: {expect: {fail: custom-allreduce-capture-invalid-argument}}}
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ class Scenario:
     source: str
     engine_gpus: int = 1
     trainer_gpus: int = 1
-    matrix: str = ""            # the matrix's `name` (its file stem when unnamed): -k matches it
+    matrix: str = ""  # the matrix's `name` (its file stem when unnamed): -k matches it
 
     @property
     def needs_gpu(self) -> bool:
-        return self.axes["engine"] == "sglang"     # the trainer runs where the engine does
+        return self.axes["engine"] == "sglang"  # the trainer runs where the engine does
 
     @property
     def gpus_to_lease(self) -> int:
@@ -69,10 +70,18 @@ class Scenario:
 
     def to_json(self) -> dict[str, Any]:
         """What scenario.json holds: everything the runner needs, nothing it must look up."""
-        return {"schema": SCHEMA, "id": self.id, "source": self.source, "axes": dict(self.axes),
-                "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.items()},
-                "model": self.model.to_json(), "gpus": self.gpus, "engine_gpus": self.engine_gpus,
-                "trainer_gpus": self.trainer_gpus, "matrix": self.matrix}
+        return {
+            "schema": SCHEMA,
+            "id": self.id,
+            "source": self.source,
+            "axes": dict(self.axes),
+            "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.items()},
+            "model": self.model.to_json(),
+            "gpus": self.gpus,
+            "engine_gpus": self.engine_gpus,
+            "trainer_gpus": self.trainer_gpus,
+            "matrix": self.matrix,
+        }
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,8 @@ class Matrix:
 
 
 def scenario_id(axes: dict[str, Any], tag: str | None) -> str:
-    """Readable, stable id: model.tp2[.ep2][.cp2].colocate|split[.arv2][.cvd1][.standalone][.mcore].sglang-0.5.12|ref."""
+    """Readable, stable id:
+    model.tp2[.ep2][.cp2].colocate|split[.arv2][.cvd1][.standalone][.mcore].sglang-0.5.12|ref[.tag]."""
     parts = [str(axes["model"]), f"tp{axes['tp']}"]
     parts += [f"ep{axes['ep']}"] if axes["ep"] > 1 else []
     parts += [f"cp{axes['cp']}"] if axes["cp"] > 1 else []
@@ -140,11 +150,13 @@ def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str
     if axes["trainer"] == "megatron" and axes["cp"] > 1:
         return "cp>1 needs TransformerEngine's context-parallel attention; the megatron trainer uses the local spec"
     if model.kind == "hf" and settings.get("runner") is None:
-        return f"{model.name} is a real HF model: the built-in runner uses tiny generated models (use an external runner)"
+        return (
+            f"{model.name} is a real HF model: the built-in runner uses tiny generated models (use an external runner)"
+        )
     return None
 
 
-MAX_ROWS = 5000          # a product larger than this is refused before it is built
+MAX_ROWS = 5000  # a product larger than this is refused before it is built
 
 
 class _Parser:
@@ -172,7 +184,9 @@ class _Parser:
                 except ValueError as exc:
                     self.fail(node, key, f"{label}.{key}: {exc}")
                 if key == "model" and out[key] not in self.models:
-                    self.fail(node, key, f"{label}.model: unknown model {value!r}; known: {', '.join(sorted(self.models))}")
+                    self.fail(
+                        node, key, f"{label}.model: unknown model {value!r}; known: {', '.join(sorted(self.models))}"
+                    )
             elif allow_settings and key in SETTINGS:
                 problem = SETTINGS[key][1](value)
                 if problem:
@@ -219,9 +233,9 @@ class _Doc:
 
     defaults: dict[str, Any]
     axes: dict[str, list[Any]]
-    include: list[tuple[dict, dict]]            # (row, its YAML node)
+    include: list[tuple[dict, dict]]  # (row, its YAML node)
     exclude: list[dict]
-    overrides: list[tuple[dict, dict]]          # (match, set)
+    overrides: list[tuple[dict, dict]]  # (match, set)
 
 
 def parse(doc: Any, p: _Parser) -> _Doc:
@@ -253,8 +267,12 @@ def parse(doc: Any, p: _Parser) -> _Doc:
     for i, x in enumerate(sections["overrides"]):
         if set(x) != {"match", "set"}:
             p.fail(x, None, f"overrides[{i}]: expected exactly the keys match and set")
-        overrides.append((p.row(p.mapping(x, "match", x["match"]), f"overrides[{i}].match", allow_settings=False),
-                          p.row(p.mapping(x, "set", x["set"]), f"overrides[{i}].set", allow_axes=False)))
+        overrides.append(
+            (
+                p.row(p.mapping(x, "match", x["match"]), f"overrides[{i}].match", allow_settings=False),
+                p.row(p.mapping(x, "set", x["set"]), f"overrides[{i}].set", allow_axes=False),
+            )
+        )
     if not axes and not include:
         p.fail(doc, None, "no scenarios: give axes or include")
     return _Doc(defaults, axes, include, exclude, overrides)
@@ -268,11 +286,18 @@ def rows(d: _Doc, p: _Parser, doc: Any) -> list[tuple[dict[str, Any], dict[str, 
     base_settings = {name: s[0] for name, s in SETTINGS.items()}
     base_settings.update({k: v for k, v in d.defaults.items() if k in SETTINGS})
     names = list(d.axes)
-    out = [({**base_axes, **dict(zip(names, combo))}, dict(base_settings), None)
-           for combo in (itertools.product(*(d.axes[n] for n in names)) if names else ())]
+    out = [
+        ({**base_axes, **dict(zip(names, combo))}, dict(base_settings), None)
+        for combo in (itertools.product(*(d.axes[n] for n in names)) if names else ())
+    ]
     for inc, node in d.include:
-        out.append(({**base_axes, **{k: v for k, v in inc.items() if k in AXES}},
-                    {**base_settings, **{k: v for k, v in inc.items() if k in SETTINGS}}, node))
+        out.append(
+            (
+                {**base_axes, **{k: v for k, v in inc.items() if k in AXES}},
+                {**base_settings, **{k: v for k, v in inc.items() if k in SETTINGS}},
+                node,
+            )
+        )
     for i, ex in enumerate(d.exclude):
         if not any(_matches(r[0], ex) for r in out):
             p.fail(doc, "exclude", f"exclude[{i}]: {dict(ex)} matches no row")
@@ -297,13 +322,21 @@ def _check_expectation(p: _Parser, node: Any, sid: str, settings: dict[str, Any]
     expect = settings["expect"]
     if not isinstance(expect, dict):
         return
-    rules, gates = defaults.rules_for(bool(settings.get("runner")), settings["steps"], settings["milestones"],
-                                      settings["metrics"])
-    known = set(defaults.signature_names()) | {f"gate:{g}" for g in gates} | {
-        f"milestone:{r['name']}" for r in rules if "name" in r}
+    rules, gates = defaults.rules_for(
+        bool(settings.get("runner")), settings["steps"], settings["milestones"], settings["metrics"]
+    )
+    known = (
+        set(defaults.signature_names())
+        | {f"gate:{g}" for g in gates}
+        | {f"milestone:{r['name']}" for r in rules if "name" in r}
+    )
     if expect["fail"] not in known:
-        p.fail(node, "expect", f"{sid}: expect.fail: {expect['fail']!r} names no signature, gate or milestone of "
-                                f"this scenario (gate:<metric>, milestone:<name>, or a name from signatures.yaml)")
+        p.fail(
+            node,
+            "expect",
+            f"{sid}: expect.fail: {expect['fail']!r} names no signature, gate or milestone of "
+            f"this scenario (gate:<metric>, milestone:<name>, or a name from signatures.yaml)",
+        )
 
 
 def ids(row_list: list[tuple[dict, dict, Any]], p: _Parser, doc: Any, collapse: bool = False) -> Matrix:
@@ -319,9 +352,16 @@ def ids(row_list: list[tuple[dict, dict, Any]], p: _Parser, doc: Any, collapse: 
         if sid in seen:
             if collapse or (node is None and seen[sid] is None):
                 continue
-            first = "the axes product" if seen[sid] is None else f"line {yamlfile.where(p.path, seen[sid]).rsplit(':', 1)[-1]}"
-            p.fail(node if node is not None else seen[sid], None,
-                   f"scenario {sid!r} is defined twice (also by {first}); give the include a tag")
+            first = (
+                "the axes product"
+                if seen[sid] is None
+                else f"line {yamlfile.where(p.path, seen[sid]).rsplit(':', 1)[-1]}"
+            )
+            p.fail(
+                node if node is not None else seen[sid],
+                None,
+                f"scenario {sid!r} is defined twice (also by {first}); give the include a tag",
+            )
         seen[sid] = node
         _check_expectation(p, node if node is not None else doc, sid, row_settings)
         reason = impossible(row_axes, model, row_settings)
@@ -334,9 +374,19 @@ def ids(row_list: list[tuple[dict, dict, Any]], p: _Parser, doc: Any, collapse: 
         if wrong:
             p.fail(node if node is not None else doc, None, f"{sid}: {wrong}")
         engine, trainer, total = device_counts(row_axes, model)
-        matrix.scenarios.append(Scenario(id=sid, axes=row_axes, settings=row_settings, model=model,
-                                         gpus=row_settings.get("gpus") or total, source=p.path,
-                                         engine_gpus=engine, trainer_gpus=trainer, matrix=str(doc.get("name") or Path(p.path).stem)))
+        matrix.scenarios.append(
+            Scenario(
+                id=sid,
+                axes=row_axes,
+                settings=row_settings,
+                model=model,
+                gpus=row_settings.get("gpus") or total,
+                source=p.path,
+                engine_gpus=engine,
+                trainer_gpus=trainer,
+                matrix=str(doc.get("name") or Path(p.path).stem),
+            )
+        )
     return matrix
 
 
@@ -355,14 +405,17 @@ def expand(doc: Any, path: str, known_models: dict[str, models_mod.Model], sglan
     return ids(row_list, p, doc, collapse=sglang is not None)
 
 
-def load(path: str | Path, known_models: dict[str, models_mod.Model] | None = None, sglang: str | None = None) -> Matrix:
+def load(
+    path: str | Path, known_models: dict[str, models_mod.Model] | None = None, sglang: str | None = None
+) -> Matrix:
     """Read and expand one matrix file."""
     known = known_models if known_models is not None else models_mod.load()
     return expand(yamlfile.load(path), str(path), known, sglang=sglang)
 
 
-def load_many(paths: list[str | Path], known_models: dict[str, models_mod.Model] | None = None,
-              sglang: str | None = None) -> Matrix:
+def load_many(
+    paths: list[str | Path], known_models: dict[str, models_mod.Model] | None = None, sglang: str | None = None
+) -> Matrix:
     """Expand several files; the same id in two files is an error naming both."""
     known = known_models if known_models is not None else models_mod.load()
     out = Matrix()
@@ -396,4 +449,5 @@ def select(scenarios: list[Scenario], keyword: str | None) -> list[Scenario]:
     if not keyword:
         return list(scenarios)
     from harness.matrix.keyword import matches
+
     return [s for s in scenarios if matches(keyword, s.id, s.markers + (s.matrix,))]

@@ -43,15 +43,15 @@ def _version(v: Any) -> str | None:
     if v is None:
         return None
     if isinstance(v, float) or is_int(v):
-        raise ValueError(f"{v!r} is a YAML number, not a version; quote it, e.g. \"{v}\"")
+        raise ValueError(f'{v!r} is a YAML number, not a version; quote it, e.g. "{v}"')
     if v == "current":
         return v
     if not isinstance(v, str) or not VERSION.fullmatch(v):
         raise ValueError(f"expected a version string such as \"0.5.12\" (or 'current'), got {v!r}")
-    try:        # one spelling per version (0.5.12.0 is 0.5.12): ids and history never split one release in two
+    try:  # one spelling per version (0.5.12.0 is 0.5.12): ids and history never split one release in two
         return canonicalize_version(Version(v), strip_trailing_zero=True)
     except InvalidVersion:
-        raise ValueError(f"{v!r} is not a PEP 440 version (e.g. \"0.5.12\", \"0.5.12.post1\")") from None
+        raise ValueError(f'{v!r} is not a PEP 440 version (e.g. "0.5.12", "0.5.12.post1")') from None
 
 
 def version_key(version: str) -> tuple:
@@ -72,8 +72,8 @@ def _name(v: Any) -> str:
 class Axis:
     name: str
     default: Any
-    kind: str                           # int | onoff | version | name | choice
-    valid: tuple[Any, ...] | None       # closed vocabulary, or None
+    kind: str  # int | onoff | version | name | choice
+    valid: tuple[Any, ...] | None  # closed vocabulary, or None
     describe: str
 
     def coerce(self, value: Any) -> Any:
@@ -90,7 +90,7 @@ class Axis:
         if self.kind == "name":
             return _name(value)
         if self.kind == "choice" and isinstance(value, bool):
-            value = "on" if value else "off"          # YAML 1.1 reads an unquoted off as false
+            value = "on" if value else "off"  # YAML 1.1 reads an unquoted off as false
         if self.kind == "choice" and not isinstance(value, str):
             raise ValueError(f"expected a string, got {value!r}")
         if self.valid is not None and value not in self.valid:
@@ -98,29 +98,53 @@ class Axis:
         return value
 
 
-AXES: dict[str, Axis] = {a.name: a for a in (
-    Axis("model", None, "name", None, "model name from models.yaml"),
-    Axis("tp", 1, "int", (1, 2, 4, 8), "engine tensor parallel size (trainer TP too)"),
-    Axis("ep", 1, "int", (1, 2, 4, 8), "expert parallel size (MoE only)"),
-    Axis("cp", 1, "int", (1, 2, 4, 8), "trainer context parallel size"),
-    Axis("colocate", True, "onoff", (True, False), "engine and trainer share devices (on) or not (off)"),
-    Axis("custom_all_reduce", "auto", "choice", ("auto", "v1", "v2", "off"), "sglang custom all-reduce; auto = the version's default"),
-    Axis("cvd_offset", 0, "int", tuple(range(8)), "CUDA_VISIBLE_DEVICES starts at this physical GPU (rotated)"),
-    Axis("sglang", None, "version", None, "sglang version (e.g. \"0.5.12\"), 'current', or null for the reference engine"),
-    Axis("engine", "reference", "choice", ("sglang", "reference"), "rollout engine"),
-    Axis("trainer", "torch", "choice", ("megatron", "torch"), "training backend"),
-    Axis("launch", "ray-actor", "choice", ("ray-actor", "standalone"), "how the engine server is started"),
-)}
+AXES: dict[str, Axis] = {
+    a.name: a
+    for a in (
+        Axis("model", None, "name", None, "model name from models.yaml"),
+        Axis("tp", 1, "int", (1, 2, 4, 8), "engine tensor parallel size (trainer TP too)"),
+        Axis("ep", 1, "int", (1, 2, 4, 8), "expert parallel size (MoE only)"),
+        Axis("cp", 1, "int", (1, 2, 4, 8), "trainer context parallel size"),
+        Axis("colocate", True, "onoff", (True, False), "engine and trainer share devices (on) or not (off)"),
+        Axis(
+            "custom_all_reduce",
+            "auto",
+            "choice",
+            ("auto", "v1", "v2", "off"),
+            "sglang custom all-reduce; auto = the version's default",
+        ),
+        Axis("cvd_offset", 0, "int", tuple(range(8)), "CUDA_VISIBLE_DEVICES starts at this physical GPU (rotated)"),
+        Axis(
+            "sglang",
+            None,
+            "version",
+            None,
+            "sglang version (e.g. \"0.5.12\"), 'current', or null for the reference engine",
+        ),
+        Axis("engine", "reference", "choice", ("sglang", "reference"), "rollout engine"),
+        Axis("trainer", "torch", "choice", ("megatron", "torch"), "training backend"),
+        Axis("launch", "ray-actor", "choice", ("ray-actor", "standalone"), "how the engine server is started"),
+    )
+}
 
 # `slowdown: F` lengthens the timed rollout, train step and every weight transfer by the fraction F (a known change
 # of each gated timing on the host's real noise: the power study's B); `noisy_host: F` jitters the harness's host
 # probe by up to F (a simulated noisy host, run/hostprobe.py)
-FAULT_KINDS = ("skip_tensor", "corrupt_tensor", "sync_delay", "sync_slowdown", "slowdown", "noisy_host",
-               "crash_engine_in_sync", "kill_runner_mid_step", "hang")
+FAULT_KINDS = (
+    "skip_tensor",
+    "corrupt_tensor",
+    "sync_delay",
+    "sync_slowdown",
+    "slowdown",
+    "noisy_host",
+    "crash_engine_in_sync",
+    "kill_runner_mid_step",
+    "hang",
+)
 FACTOR_KINDS = ("sync_slowdown", "slowdown", "noisy_host")
 
 
-MAX_SECONDS = 7 * 24 * 3600     # a week: no phase of a run waits longer
+MAX_SECONDS = 7 * 24 * 3600  # a week: no phase of a run waits longer
 
 
 def positive(v: Any) -> bool:
@@ -151,8 +175,10 @@ ENGINE_ARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "device_mapping": (lambda v: v in ("local", "physical"), "local or physical"),
     "mem_fraction_static": (_fraction, "a fraction in (0, 1)"),
     "cuda_graph_max_bs": (lambda v: is_int(v) and 0 < v <= 4096, "an int from 1 to 4096"),
-    "chunked_prefill_size": (lambda v: is_int(v) and (0 < v <= 2**20 or v == -1),
-                             "an int from 1 to 2^20 (or -1: no chunking)"),
+    "chunked_prefill_size": (
+        lambda v: is_int(v) and (0 < v <= 2**20 or v == -1),
+        "an int from 1 to 2^20 (or -1: no chunking)",
+    ),
     "attention_backend": (lambda v: isinstance(v, str) and v.replace("_", "").isalnum(), "a backend name"),
     "sampling_backend": (lambda v: isinstance(v, str) and v.replace("_", "").isalnum(), "a backend name"),
     "memory_saver_cuda_graph": (_boolish, "true or false"),
@@ -170,7 +196,7 @@ def _check_expect(v: Any) -> str | None:
     return "expected `pass` or {fail: <signature name | gate:<metric> | milestone:<name>>}"
 
 
-MAX_ENV_VALUE = 128 * 1024 - 1    # Linux refuses one "NAME=value" argument of 128 KiB or more (MAX_ARG_STRLEN)
+MAX_ENV_VALUE = 128 * 1024 - 1  # Linux refuses one "NAME=value" argument of 128 KiB or more (MAX_ARG_STRLEN)
 # names the harness sets for every run: a scenario's value would be overwritten or would break the run's contract
 RESERVED_ENV = ("CUDA_VISIBLE_DEVICES", "PYTHONPATH", "PYTHONUNBUFFERED", "RAY_ADDRESS")
 
@@ -260,8 +286,24 @@ def _check_tag(v: Any) -> str | None:
 
 
 # pytest's own markers change whether or how a test runs; a scenario's markers only select (-m)
-PYTEST_MARKERS = ("skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "timeout", "flaky",
-                  "tryfirst", "trylast", "forked", "order", "dependency", "asyncio", "anyio", "no_cover")
+PYTEST_MARKERS = (
+    "skip",
+    "skipif",
+    "xfail",
+    "parametrize",
+    "usefixtures",
+    "filterwarnings",
+    "timeout",
+    "flaky",
+    "tryfirst",
+    "trylast",
+    "forked",
+    "order",
+    "dependency",
+    "asyncio",
+    "anyio",
+    "no_cover",
+)
 
 
 def _check_markers(v: Any) -> str | None:
@@ -287,12 +329,16 @@ def _check_engine_args(v: Any) -> str | None:
 
 def _check_gates(v: Any) -> str | None:
     from harness.matrix import defaults  # defaults.py reads this package's YAML
+
     return rules.check_gates(v, set(defaults.metric_table()))
 
 
 def _check_batch(v: Any) -> str | None:
-    if isinstance(v, dict) and set(v) == {"prompts", "prompt_len", "max_new_tokens"} and \
-            all(is_int(x) and 0 < x <= 1_000_000 for x in v.values()):
+    if (
+        isinstance(v, dict)
+        and set(v) == {"prompts", "prompt_len", "max_new_tokens"}
+        and all(is_int(x) and 0 < x <= 1_000_000 for x in v.values())
+    ):
         return None
     return "expected {prompts, prompt_len, max_new_tokens}: all three, positive ints"
 
@@ -300,25 +346,40 @@ def _check_batch(v: Any) -> str | None:
 # setting name -> (default, validator returning an error string or None)
 SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "timeout_s": (600, lambda v: None if _seconds(v) else f"expected seconds from 1 to {MAX_SECONDS}, got {v!r}"),
-    "steps": (2, lambda v: None if is_int(v) and 2 <= v <= 10_000 else f"expected an int >= 2 (two full RL steps at least), got {v!r}"),
+    "steps": (
+        2,
+        lambda v: (
+            None if is_int(v) and 2 <= v <= 10_000 else f"expected an int >= 2 (two full RL steps at least), got {v!r}"
+        ),
+    ),
     # the exact compare (/get_weights_by_name: about 40 s per check of a 1.3 GB model) may check every Nth sync
     # only; the initial and the last sync are always checked
-    "weights_check_every": (1, lambda v: None if is_int(v) and 1 <= v <= 10_000 else
-                            f"expected an int from 1 to 10000, got {v!r}"),
+    "weights_check_every": (
+        1,
+        lambda v: None if is_int(v) and 1 <= v <= 10_000 else f"expected an int from 1 to 10000, got {v!r}",
+    ),
     # how a sync is checked (harness/runner/verify.py): checksum (seconds; sglang 0.5.12+ at TP1, the reference
     # engine), exact (/get_weights_by_name or reset-and-resync; minutes on GB models) or auto (checksum where offered)
-    "weights_check": ("auto", lambda v: None if v in ("auto", "checksum", "exact") else
-                      f"expected auto, checksum or exact, got {v!r}"),
+    "weights_check": (
+        "auto",
+        lambda v: None if v in ("auto", "checksum", "exact") else f"expected auto, checksum or exact, got {v!r}",
+    ),
     # steps run and checked but never sampled for timings (the first rollout and train step pay JIT and allocator
     # warm-up); None: 1 for the built-in runner, 0 for an external one
-    "warmup_steps": (None, lambda v: None if v is None or (is_int(v) and 0 <= v <= 10_000) else
-                     f"expected an int from 0 to 10000, got {v!r}"),
+    "warmup_steps": (
+        None,
+        lambda v: (
+            None if v is None or (is_int(v) and 0 <= v <= 10_000) else f"expected an int from 0 to 10000, got {v!r}"
+        ),
+    ),
     "repeat": (1, lambda v: None if is_int(v) and 1 <= v <= 1000 else f"expected an int from 1 to 1000, got {v!r}"),
     # weight transfers back to back per step, timed each; weight_sync_s is their median (a sync of tens of
     # milliseconds is launch-bound: one transfer a step leaves its timing to the host's jitter)
     "sync_repeats": (1, lambda v: None if is_int(v) and 1 <= v <= 50 else f"expected an int from 1 to 50, got {v!r}"),
-    "gpus": (None, lambda v: None if v is None or (is_int(v) and 1 <= v <= 1024) else
-             f"expected an int from 1 to 1024, got {v!r}"),
+    "gpus": (
+        None,
+        lambda v: None if v is None or (is_int(v) and 1 <= v <= 1024) else f"expected an int from 1 to 1024, got {v!r}",
+    ),
     "expect": ("pass", _check_expect),
     "milestones": ((), rules.check_rules),
     "metrics": ({}, _check_gates),

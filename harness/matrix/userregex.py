@@ -12,8 +12,8 @@ from functools import lru_cache
 
 import re2
 
-MAX_PATTERN = 2000          # characters: a rule is a line to look for, not a program
-MAX_MEMORY = 8 << 20        # RE2's budget for one compiled pattern
+MAX_PATTERN = 2000  # characters: a rule is a line to look for, not a program
+MAX_MEMORY = 8 << 20  # RE2's budget for one compiled pattern
 
 
 @lru_cache(maxsize=1024)
@@ -28,5 +28,6 @@ def compile(pattern: str):  # noqa: A001 - the module's one verb, as re.compile
         return re2.compile(pattern, options)
     except re2.error as exc:
         detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise ValueError(f"not a regex RE2 can run in linear time ({detail}); no backreferences or lookaround") \
-            from None
+        raise ValueError(
+            f"not a regex RE2 can run in linear time ({detail}); no backreferences or lookaround"
+        ) from None

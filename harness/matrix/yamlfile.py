@@ -19,15 +19,15 @@ class Located(dict):
 
     line: int = 0
     key_lines: dict[str, int]
-    raw: dict[str, str]          # key -> source text of a plain (unquoted) value YAML did not read as a string
+    raw: dict[str, str]  # key -> source text of a plain (unquoted) value YAML did not read as a string
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
 
 
-MAX_DEPTH = 32          # nesting deeper than any matrix needs
-MAX_ALIASES = 100       # `*alias` uses
-MAX_NODES = 200_000     # nodes of the document with every alias expanded, wherever the aliases sit ("billion laughs")
+MAX_DEPTH = 32  # nesting deeper than any matrix needs
+MAX_ALIASES = 100  # `*alias` uses
+MAX_NODES = 200_000  # nodes of the document with every alias expanded, wherever the aliases sit ("billion laughs")
 MAX_BYTES = 4 * 2**20
 
 
@@ -44,7 +44,7 @@ class _LineLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.depth = 0
         self.aliases = 0
-        self.sizes: dict[int, int] = {}      # id(node) -> its node count with aliases expanded
+        self.sizes: dict[int, int] = {}  # id(node) -> its node count with aliases expanded
 
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
         mark = self.peek_event().start_mark
@@ -59,13 +59,19 @@ class _LineLoader(yaml.SafeLoader):
             node = super().compose_node(parent, index)
         finally:
             self.depth -= 1
-        if id(node) not in self.sizes:     # an alias returns its anchor's node, counted again where it is used
-            children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
-                node.value if isinstance(node, yaml.SequenceNode) else []
+        if id(node) not in self.sizes:  # an alias returns its anchor's node, counted again where it is used
+            children = (
+                [n for pair in node.value for n in pair]
+                if isinstance(node, yaml.MappingNode)
+                else node.value
+                if isinstance(node, yaml.SequenceNode)
+                else []
+            )
             self.sizes[id(node)] = 1 + sum(self.sizes.get(id(c), 1) for c in children)
         if self.sizes[id(node)] > MAX_NODES:
-            raise yaml.composer.ComposerError(None, None, f"more than {MAX_NODES} values with its aliases expanded",
-                                              mark)
+            raise yaml.composer.ComposerError(
+                None, None, f"more than {MAX_NODES} values with its aliases expanded", mark
+            )
         return node
 
 
@@ -80,8 +86,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Located:
         if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
             key = str(key)
         if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[str(key)] = key_node.start_mark.line + 1
         if _reread(value_node, out[key]):

@@ -29,7 +29,7 @@ from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
 
 SUITE = "colobench"
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")     # characters XML 1.0 cannot hold
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 cannot hold
 
 
 def _xml_text(text: object) -> str:
@@ -38,8 +38,11 @@ def _xml_text(text: object) -> str:
 
 
 def _case(result: ScenarioResult, name: str) -> TestCase:
-    case = TestCase(name=name, classname=f"colobench.{Path(result.properties.get('scenario.source', 'matrix')).stem}",
-                    time=result.duration_s)
+    case = TestCase(
+        name=name,
+        classname=f"colobench.{Path(result.properties.get('scenario.source', 'matrix')).stem}",
+        time=result.duration_s,
+    )
     message = _xml_text(result.reason[:2000])
     if result.verdict == Verdict.REGRESSED:
         case.result = [Failure(message=message, type_="regressed")]
@@ -72,8 +75,14 @@ def _reruns(case: TestCase, result: ScenarioResult) -> None:
     the last attempt passed, `rerunError` when it did not; reporters then count one test, not two."""
     tag = "flakyError" if result.verdict == Verdict.PASS else "rerunError"
     for earlier in result.attempts:
-        child = ET.SubElement(case._elem, tag, {"message": _xml_text(str(earlier.get("reason", ""))[:2000]),
-                                                  "type": _xml_text(earlier.get("verdict", ""))})
+        child = ET.SubElement(
+            case._elem,
+            tag,
+            {
+                "message": _xml_text(str(earlier.get("reason", ""))[:2000]),
+                "type": _xml_text(earlier.get("verdict", "")),
+            },
+        )
         lines = earlier.get("error_lines") or []
         if lines:
             ET.SubElement(child, "system-out").text = _xml_text("\n".join(map(str, lines)))

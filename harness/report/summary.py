@@ -25,18 +25,32 @@ from harness.report import junit
 from harness.store import fingerprint
 
 MAX_SUMMARY_BYTES = 1024 * 1024
-ICON = {Verdict.PASS: "pass", Verdict.REGRESSED: "**REGRESSED**", Verdict.INFRA_ERROR: "**infra-error**",
-        Verdict.INCONCLUSIVE: "inconclusive", Verdict.SKIPPED: "skipped", Verdict.INTERRUPTED: "**interrupted**"}
-NOT_RUN = "not run: interrupted"      # the reason of scenarios an interrupt left unstarted (run/session.py)
+ICON = {
+    Verdict.PASS: "pass",
+    Verdict.REGRESSED: "**REGRESSED**",
+    Verdict.INFRA_ERROR: "**infra-error**",
+    Verdict.INCONCLUSIVE: "inconclusive",
+    Verdict.SKIPPED: "skipped",
+    Verdict.INTERRUPTED: "**interrupted**",
+}
+NOT_RUN = "not run: interrupted"  # the reason of scenarios an interrupt left unstarted (run/session.py)
 
 
 def list_table(scenarios: list[Scenario], dropped: list[Dropped] | None = None) -> str:
-    rows = [[s.id, s.gpus_to_lease or "-", ",".join(s.markers[:2]), s.settings["expect"] if s.expected_signature else "pass"]
-            for s in scenarios]
+    rows = [
+        [
+            s.id,
+            s.gpus_to_lease or "-",
+            ",".join(s.markers[:2]),
+            s.settings["expect"] if s.expected_signature else "pass",
+        ]
+        for s in scenarios
+    ]
     text = tabulate(rows, headers=["scenario", "gpus", "kind", "expect"], tablefmt="simple")
     if dropped:
         text += "\n\ndropped (impossible combinations):\n" + tabulate(
-            [[d.id, d.reason] for d in dropped], headers=["scenario", "reason"], tablefmt="simple")
+            [[d.id, d.reason] for d in dropped], headers=["scenario", "reason"], tablefmt="simple"
+        )
     return text
 
 
@@ -67,6 +81,7 @@ def headline(results: list[ScenarioResult], title: str) -> str:
 
 def context_diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(key, a, b) for every flattened key whose value differs between two launch contexts."""
+
     def flat(d: Any, prefix: str = "") -> dict[str, str]:
         if isinstance(d, dict):
             out: dict[str, str] = {}
@@ -79,6 +94,7 @@ def context_diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, s
                 out.update(flat(v, f"{prefix}{i}."))
             return out
         return {prefix.rstrip("."): json.dumps(d) if not isinstance(d, str) else d}
+
     fa, fb = flat(a), flat(b)
     return fingerprint.changed(fa, fb, "(unset)")
 
@@ -99,15 +115,22 @@ def summary_markdown(results: list[ScenarioResult], title: str = "colobench run"
     keys = defaults.key_metrics()
     counts = {v.value: sum(r.verdict == v for r in results) for v in Verdict if any(r.verdict == v for r in results)}
     lines = [headline(results, title), "", ", ".join(f"{n} {k}" for k, n in counts.items()), ""]
-    rows = [[r.scenario_id, ICON[r.verdict], f"{r.duration_s:.1f}", _timing_cell(r)] + [_metric_cell(r, m) for m in keys]
-            for r in results]
+    rows = [
+        [r.scenario_id, ICON[r.verdict], f"{r.duration_s:.1f}", _timing_cell(r)] + [_metric_cell(r, m) for m in keys]
+        for r in results
+    ]
     lines.append(tabulate(rows, headers=["scenario", "verdict", "s", "engine/step1 s"] + list(keys), tablefmt="github"))
-    spread = [[r.scenario_id, _probe_cell(r)] + [f"{r.cv[m]:.1%}" if m in r.cv else "" for m in keys]
-              for r in results if r.cv]
+    spread = [
+        [r.scenario_id, _probe_cell(r)] + [f"{r.cv[m]:.1%}" if m in r.cv else "" for m in keys] for r in results if r.cv
+    ]
     if spread:
-        lines += ["", "Sample-level CV (sd / mean) of the steady-state samples, beside the host probe's CV (the host's "
-                  "CPU jitter just before the run):", "",
-                  tabulate(spread, headers=["scenario", "host probe"] + list(keys), tablefmt="github")]
+        lines += [
+            "",
+            "Sample-level CV (sd / mean) of the steady-state samples, beside the host probe's CV (the host's "
+            "CPU jitter just before the run):",
+            "",
+            tabulate(spread, headers=["scenario", "host probe"] + list(keys), tablefmt="github"),
+        ]
     problems = [r for r in results if r.verdict != Verdict.PASS or r.reason]
     if problems:
         lines += ["", "### Details"]
@@ -125,9 +148,14 @@ def summary_markdown(results: list[ScenarioResult], title: str = "colobench run"
     for standalone, ray_actor in _pairs_by_launch(results):
         diff = context_diff(standalone.context, ray_actor.context)
         if diff:
-            lines += ["", f"### Launch context: {standalone.scenario_id} vs {ray_actor.scenario_id}", "",
-                      tabulate([[k, a, b] for k, a, b in diff[:60]],
-                               headers=["key", "standalone", "ray-actor"], tablefmt="github")]
+            lines += [
+                "",
+                f"### Launch context: {standalone.scenario_id} vs {ray_actor.scenario_id}",
+                "",
+                tabulate(
+                    [[k, a, b] for k, a, b in diff[:60]], headers=["key", "standalone", "ray-actor"], tablefmt="github"
+                ),
+            ]
     text = "\n".join(lines) + "\n"
     if len(text.encode()) > MAX_SUMMARY_BYTES:
         text = text.encode()[: MAX_SUMMARY_BYTES - 200].decode(errors="ignore") + "\n\n(summary truncated at 1 MiB)\n"
@@ -151,8 +179,10 @@ def load_run(run_dir: Path) -> list[ScenarioResult]:
     checked: one from another format is a one-line error)."""
     if not run_dir.is_dir():
         raise ColobenchError(f"{run_dir}: no such run folder")
-    paths = sorted((p for p in run_dir.glob("*/result.json") if ".retry" not in p.parent.name and
-                    ".rep" not in p.parent.name), key=lambda p: p.stat().st_mtime)
+    paths = sorted(
+        (p for p in run_dir.glob("*/result.json") if ".retry" not in p.parent.name and ".rep" not in p.parent.name),
+        key=lambda p: p.stat().st_mtime,
+    )
     results = [ScenarioResult.load(p) for p in paths]
     if not results:
         raise ColobenchError(f"{run_dir}: no result.json in any scenario folder")

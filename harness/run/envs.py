@@ -27,7 +27,7 @@ from harness.errors import EnvError
 
 ENV_DIR_ENV = "COLOBENCH_ENV_DIR"
 CURRENT = "current"
-PYTHONS_ENV = "COLOBENCH_SGLANG_PYTHONS"    # "0.5.12=/path/to/python,0.5.15=/other/python": preinstalled envs
+PYTHONS_ENV = "COLOBENCH_SGLANG_PYTHONS"  # "0.5.12=/path/to/python,0.5.15=/other/python": preinstalled envs
 
 
 def root() -> Path:
@@ -55,14 +55,26 @@ class Env:
 
 
 def env_key(specs: list[str], inherit: bool, system_site: bool, extra: str = "") -> str:
-    text = json.dumps({"specs": sorted(specs), "inherit": inherit, "system": system_site, "python": sys.version_info[:2],
-                       "extra": extra}, sort_keys=True)
+    text = json.dumps(
+        {
+            "specs": sorted(specs),
+            "inherit": inherit,
+            "system": system_site,
+            "python": sys.version_info[:2],
+            "extra": extra,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _site_packages(python: str) -> list[str]:
-    out = subprocess.run([python, "-c", "import site, sys; print('\\n'.join(site.getsitepackages()))"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [python, "-c", "import site, sys; print('\\n'.join(site.getsitepackages()))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return [p for p in out.stdout.split() if p]
 
 
@@ -75,7 +87,7 @@ def _install(python: Path, specs: list[str], wheelhouse: Path | None, log: Path)
     if wheelhouse:
         cmd += ["--no-index", "--find-links", str(wheelhouse)]
     if all(Path(s).is_dir() for s in specs):
-        cmd += ["--no-build-isolation", "--no-deps"]     # a source tree: build with the inherited setuptools
+        cmd += ["--no-build-isolation", "--no-deps"]  # a source tree: build with the inherited setuptools
     with open(log, "ab") as fh:
         res = subprocess.run(cmd + specs, stdout=fh, stderr=subprocess.STDOUT, timeout=3600)
     if res.returncode != 0:
@@ -84,13 +96,20 @@ def _install(python: Path, specs: list[str], wheelhouse: Path | None, log: Path)
 
 
 def _freeze(python: Path) -> list[str]:
-    out = subprocess.run([str(python), "-m", "pip", "freeze", "--disable-pip-version-check"], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"], capture_output=True, text=True, timeout=120
+    )
     return sorted(out.stdout.split())
 
 
-def create(specs: list[str], wheelhouse: Path | None = None, inherit: bool = True, system_site: bool = False,
-           extra_key: str = "", sources: Callable[[], list[str]] | None = None) -> Env:
+def create(
+    specs: list[str],
+    wheelhouse: Path | None = None,
+    inherit: bool = True,
+    system_site: bool = False,
+    extra_key: str = "",
+    sources: Callable[[], list[str]] | None = None,
+) -> Env:
     """The environment for `specs`, created once and reused (a file lock serialises parallel creators).
 
     `sources`, when given, is called only if the environment must be built: what to install instead of `specs`
@@ -108,7 +127,7 @@ def create(specs: list[str], wheelhouse: Path | None = None, inherit: bool = Tru
         started = time.monotonic()
         cmd = [sys.executable, "-m", "venv", str(path)] + (["--system-site-packages"] if system_site else [])
         if inherit:
-            cmd.append("--without-pip")    # pip and setuptools come from the parent; a bundled old setuptools would win
+            cmd.append("--without-pip")  # pip and setuptools come from the parent; a bundled old setuptools would win
         if subprocess.run(cmd, capture_output=True, timeout=600).returncode != 0:
             raise EnvError(f"env: cannot create a venv at {path}")
         if inherit:
@@ -123,9 +142,16 @@ def create(specs: list[str], wheelhouse: Path | None = None, inherit: bool = Tru
         except (EnvError, subprocess.SubprocessError):
             shutil.rmtree(path, ignore_errors=True)
             raise
-        meta = {"key": key, "specs": specs, "inherit": inherit, "system_site": system_site,
-                "wheelhouse": str(wheelhouse) if wheelhouse else None, "created": time.time(),
-                "create_s": round(time.monotonic() - started, 2), "resolved": _freeze(env.python)}
+        meta = {
+            "key": key,
+            "specs": specs,
+            "inherit": inherit,
+            "system_site": system_site,
+            "wheelhouse": str(wheelhouse) if wheelhouse else None,
+            "created": time.time(),
+            "create_s": round(time.monotonic() - started, 2),
+            "resolved": _freeze(env.python),
+        }
         (path / "colobench-env.json").write_text(json.dumps(meta, indent=1))
     return env
 
@@ -144,6 +170,7 @@ def for_commit(repo: Path, sha: str, subdir: str = "", wheelhouse: Path | None =
             raise EnvError(f"env: {repo}@{sha[:10]}: git archive failed")
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
         return [str(src / subdir)]
+
     try:
         return create([f"{repo.resolve()}@{sha}/{subdir}"], wheelhouse, sources=extract)
     finally:
@@ -177,8 +204,12 @@ def prune(older_than_days: float = 30.0) -> list[Env]:
 
 
 def installed_sglang(python: str) -> str | None:
-    out = subprocess.run([python, "-c", "from importlib.metadata import version; print(version('sglang'))"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [python, "-c", "from importlib.metadata import version; print(version('sglang'))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return out.stdout.strip() or None
 
 
@@ -205,4 +236,5 @@ def python_resolver(wheelhouse: Path | None = None, system_site: bool = False) -
         if version == current[0]:
             return sys.executable
         return str(create(version_specs(version), wheelhouse, system_site=system_site).python)
+
     return resolve

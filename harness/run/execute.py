@@ -27,8 +27,8 @@ from harness.matrix.scenario import Scenario
 from harness.report.summary import NOT_RUN
 from harness.run import gpus, hostprobe, launch
 
-READY_LINE = "The server is fired up and ready to roll"   # sglang's own, for external runners without events
-BaselineFn = Callable[[Scenario], "list[dict[str, list[float]]]"]   # the baseline's runs: metric samples of each
+READY_LINE = "The server is fired up and ready to roll"  # sglang's own, for external runners without events
+BaselineFn = Callable[[Scenario], "list[dict[str, list[float]]]"]  # the baseline's runs: metric samples of each
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Options:
     baseline: BaselineFn | None = None
     on_event: Callable[[Scenario, dict], None] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
-    ray_address: str | None = None      # attach the runner to this Ray cluster instead of starting its own
+    ray_address: str | None = None  # attach the runner to this Ray cluster instead of starting its own
 
 
 def rules_for(scenario: Scenario) -> tuple[list[dict], dict[str, dict]]:
@@ -58,21 +58,24 @@ def _argv(scenario: Scenario, scenario_json: Path, run_dir: Path, python: str) -
     runner = scenario.settings.get("runner")
     if not runner:
         return launch.runner_argv(python, scenario_json)
-    subst = {"{scenario}": str(scenario_json), "{run_dir}": str(run_dir), "{python}": python,
-             "{repo}": str(REPO_ROOT)}
+    subst = {"{scenario}": str(scenario_json), "{run_dir}": str(run_dir), "{python}": python, "{repo}": str(REPO_ROOT)}
     out = []
     for arg in runner["command"]:
         for key, value in subst.items():
             arg = arg.replace(key, value)
-        out.append(arg)      # one argv item each: never through a shell
+        out.append(arg)  # one argv item each: never through a shell
     return out
 
 
 def _isolate(scenario: Scenario, options: Options) -> bool:
     """The built-in runner with a cluster of its own runs in its own network namespace, where the host allows it
     (`network: host` opts out: a scenario that must meet the host's ports)."""
-    return (scenario.settings.get("network") == "isolated" and not scenario.settings.get("runner")
-            and options.ray_address is None and launch.can_isolate_network())
+    return (
+        scenario.settings.get("network") == "isolated"
+        and not scenario.settings.get("runner")
+        and options.ray_address is None
+        and launch.can_isolate_network()
+    )
 
 
 def _prepare(scenario: Scenario, run_dir: Path, lease: gpus.Lease, ray_address: str | None) -> Path:
@@ -81,10 +84,16 @@ def _prepare(scenario: Scenario, run_dir: Path, lease: gpus.Lease, ray_address: 
     # the runner gets the scenario's env through its process environment; the file keeps no secret of it
     doc["settings"]["env"] = redact.mask_env(doc["settings"].get("env") or {})
     if doc["settings"].get("runner"):
-        doc["settings"]["runner"] = {**doc["settings"]["runner"],
-                                     "env": redact.mask_env(doc["settings"]["runner"].get("env") or {})}
-    doc["runtime"] = {"run_dir": str(run_dir), "cuda_visible_devices": lease.cuda_visible_devices if scenario.needs_gpu else "",
-                      "leased_gpus": lease.gpus, "ray_address": ray_address}
+        doc["settings"]["runner"] = {
+            **doc["settings"]["runner"],
+            "env": redact.mask_env(doc["settings"]["runner"].get("env") or {}),
+        }
+    doc["runtime"] = {
+        "run_dir": str(run_dir),
+        "cuda_visible_devices": lease.cuda_visible_devices if scenario.needs_gpu else "",
+        "leased_gpus": lease.gpus,
+        "ray_address": ray_address,
+    }
     path = run_dir / "scenario.json"
     path.write_text(json.dumps(doc, indent=1))
     return path
@@ -122,7 +131,8 @@ def evidence(scenario: Scenario, res: launch.LaunchResult) -> Evidence:
     unjudgeable: list[str] = []
     failures: list[str] = []
     engine_up = any(e.get("event") == "engine_ready" for e in res.events) or any(
-        READY_LINE in ln.text for ln in res.lines)
+        READY_LINE in ln.text for ln in res.lines
+    )
     if res.malformed_events:
         unjudgeable.append(f"events.jsonl:{res.malformed_events[0]}: not a JSON event (runner/harness contract broken)")
     if not res.events_file_found and not external:
@@ -149,7 +159,10 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
     diag = triage.diagnose(res.lines)
     verdict, reason = fold(evidence(scenario, res), checked, gated, diag, scenario.expected_signature)
     return ScenarioResult(
-        scenario_id=scenario.id, verdict=verdict, reason=reason, duration_s=round(res.duration_s, 3),
+        scenario_id=scenario.id,
+        verdict=verdict,
+        reason=reason,
+        duration_s=round(res.duration_s, 3),
         metrics=values,
         gates=[g.to_json() for g in gated],
         milestones=[{"name": r.name, "ok": r.ok, "reason": r.reason} for r in checked],
@@ -165,8 +178,13 @@ def stopped(scenario: Scenario, run_root: Path, in_flight: bool) -> ScenarioResu
     """After Ctrl-C or SIGTERM: the scenario that was running is `interrupted`, one never started is not run. Saved,
     so its folder says so."""
     verdict, reason = (Verdict.INTERRUPTED, "interrupted while running") if in_flight else (Verdict.SKIPPED, NOT_RUN)
-    result = ScenarioResult(scenario.id, verdict, reason, run_dir=str(run_root / scenario.id),
-                            properties={"scenario.source": scenario.source})
+    result = ScenarioResult(
+        scenario.id,
+        verdict,
+        reason,
+        run_dir=str(run_root / scenario.id),
+        properties={"scenario.source": scenario.source},
+    )
     result.save(run_root / scenario.id)
     return result
 
@@ -179,23 +197,27 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
     """
     options = options or Options()
     reps = [_with_retries(scenario, run_root, options, rep) for rep in range(scenario.settings["repeat"])]
-    runs = [r.metrics for r in reps]        # taken before `final`, one of reps, gets the pooled samples
+    runs = [r.metrics for r in reps]  # taken before `final`, one of reps, gets the pooled samples
     final = next((r for r in reps if r.verdict != Verdict.PASS), reps[-1])
     if len(reps) > 1:
         names = dict.fromkeys(name for run in runs for name in run)
         final.metrics = {name: [v for run in runs for v in run.get(name, [])] for name in names}
         final.properties["repeat"] = str(len(reps))
         final.repetitions = runs
-        final.duration_s = round(sum(r.duration_s for r in reps), 3)     # the time of all K repetitions
+        final.duration_s = round(sum(r.duration_s for r in reps), 3)  # the time of all K repetitions
     _, gates = rules_for(scenario)
     relative = metrics.relative(gates)
     if final.verdict == Verdict.PASS and relative and not scenario.expected_signature:
         baseline_runs = options.baseline(scenario) if options.baseline else []
-        judged = metrics.evaluate(relative, metrics.per_run_values(runs, relative),
-                                  metrics.per_run_values(baseline_runs, relative), probe_cv=probe_cv(reps))
+        judged = metrics.evaluate(
+            relative,
+            metrics.per_run_values(runs, relative),
+            metrics.per_run_values(baseline_runs, relative),
+            probe_cv=probe_cv(reps),
+        )
         final.gates = final.gates + [g.to_json() for g in judged]
         final.verdict, final.reason = fold(Evidence(), [], judged, None, None)
-    final.save(run_root / scenario.id)    # the scenario's own folder holds the final word
+    final.save(run_root / scenario.id)  # the scenario's own folder holds the final word
     return final
 
 
@@ -218,8 +240,12 @@ def _with_retries(scenario: Scenario, run_root: Path, options: Options, rep: int
 
 
 def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioResult:
-    props = {"scenario.source": scenario.source, "run_dir": str(run_dir), "gpus": str(scenario.gpus),
-             **{f"axis.{k}": str(v) for k, v in scenario.axes.items()}}
+    props = {
+        "scenario.source": scenario.source,
+        "run_dir": str(run_dir),
+        "gpus": str(scenario.gpus),
+        **{f"axis.{k}": str(v) for k, v in scenario.axes.items()},
+    }
     try:
         lease = gpus.acquire(scenario.gpus_to_lease, scenario.axes["cvd_offset"], timeout_s=options.gpu_wait_s)
     except NotEnoughGpus as exc:
@@ -228,14 +254,15 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
         return ScenarioResult(scenario.id, Verdict.INFRA_ERROR, str(exc), run_dir=str(run_dir), properties=props)
     with lease:
         try:
-            python = options.python(scenario)         # after the lease: a skipped row never builds an environment
+            python = options.python(scenario)  # after the lease: a skipped row never builds an environment
             props["python"] = python
             scenario_json = _prepare(scenario, run_dir, lease, options.ray_address)
             env_extra = {**options.extra_env, **{k: str(v) for k, v in scenario.settings.get("env", {}).items()}}
             runner = scenario.settings.get("runner") or {}
             env_extra.update({k: str(v) for k, v in runner.get("env", {}).items()})
-            env = launch.runner_env(env_extra, lease.cuda_visible_devices if scenario.needs_gpu else "",
-                                    run_dir, uuid.uuid4().hex)
+            env = launch.runner_env(
+                env_extra, lease.cuda_visible_devices if scenario.needs_gpu else "", run_dir, uuid.uuid4().hex
+            )
             argv = _argv(scenario, scenario_json, run_dir, python)
             props["network"] = "host"
             if _isolate(scenario, options):
@@ -249,11 +276,12 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
             # the scenario's secrets however short; the host's own from LONG_SECRET on (a host's KEY=1 must not
             # blank every "1" of every log)
             secrets = redact.secret_values(env_extra) + redact.secret_values(dict(os.environ), redact.LONG_SECRET)
-            res = launch.run(argv, env, run_dir, scenario.settings["timeout_s"], cwd=cwd, on_event=on_event,
-                             secrets=secrets)
+            res = launch.run(
+                argv, env, run_dir, scenario.settings["timeout_s"], cwd=cwd, on_event=on_event, secrets=secrets
+            )
             settle_start = time.monotonic()
             res.leaks += gpus.memory_leaks(memory_before, gpus.memory_after(memory_before, lease.gpus))
-            props["gpu_memory_settle_s"] = f"{time.monotonic() - settle_start:.1f}"    # how long freeing it took
+            props["gpu_memory_settle_s"] = f"{time.monotonic() - settle_start:.1f}"  # how long freeing it took
         except (ColobenchError, OSError) as exc:
             msg = str(exc) if isinstance(exc, ColobenchError) else f"{run_dir}: {exc.strerror or exc}"
             return ScenarioResult(scenario.id, Verdict.INFRA_ERROR, msg, run_dir=str(run_dir), properties=props)
@@ -261,7 +289,7 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
     result.run_dir = str(run_dir)
     props["cuda_visible_devices"] = lease.cuda_visible_devices if scenario.needs_gpu else ""
     if res.stack_dumps:
-        props["stack_dumps"] = ",".join(res.stack_dumps)      # py-spy dumps of the stuck processes, in the run folder
+        props["stack_dumps"] = ",".join(res.stack_dumps)  # py-spy dumps of the stuck processes, in the run folder
     for e in res.events:
         if e.get("event") == "environment":
             props.update({f"version.{k}": str(v) for k, v in (e.get("versions") or {}).items()})

@@ -23,7 +23,7 @@ from pathlib import Path
 from harness.errors import LaunchError, NotEnoughGpus
 
 LOCK_DIR_ENV = "COLOBENCH_GPU_LOCK_DIR"
-GPUS_ENV = "COLOBENCH_GPUS"          # overrides discovery, e.g. "0,1" (tests; hosts without nvidia-smi)
+GPUS_ENV = "COLOBENCH_GPUS"  # overrides discovery, e.g. "0,1" (tests; hosts without nvidia-smi)
 
 
 def visible_gpus() -> list[int]:
@@ -35,8 +35,13 @@ def visible_gpus() -> list[int]:
     if not shutil.which("nvidia-smi"):
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (subprocess.SubprocessError, OSError):
         return []
     return [int(x) for x in out.split() if x.isdigit()]
@@ -46,8 +51,12 @@ def _smi(query: str, kind: str = "--query-gpu") -> list[list[str]]:
     if not shutil.which("nvidia-smi"):
         return []
     try:
-        out = subprocess.run(["nvidia-smi", f"{kind}={query}", "--format=csv,noheader,nounits"], capture_output=True,
-                             text=True, timeout=20).stdout
+        out = subprocess.run(
+            ["nvidia-smi", f"{kind}={query}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout
     except (subprocess.SubprocessError, OSError):
         return []
     return [[x.strip() for x in line.split(",")] for line in out.splitlines() if line.strip()]
@@ -66,7 +75,9 @@ def grown(before: dict[int, int], after: dict[int, int]) -> list[int]:
     return [g for g, mib in after.items() if mib > before.get(g, mib) + TOLERANCE_MIB]
 
 
-def memory_after(before: dict[int, int], gpus: list[int], settle_s: float = 30.0, poll_s: float = 0.5) -> dict[int, int]:
+def memory_after(
+    before: dict[int, int], gpus: list[int], settle_s: float = 30.0, poll_s: float = 0.5
+) -> dict[int, int]:
     """GPU memory after a scenario, read again until it is back near `before` or `settle_s` has passed. A process
     that is exiting frees its memory a little later (on an H200 a killed Ray actor's 1.5 GB came back ~0.2 s after
     `ray.kill`: benchmarks/gpu_release_after_kill.py); read at once, an attached run's trainer still held 1 GB."""
@@ -156,18 +167,22 @@ def candidates(host: list[int], count: int, offset: int) -> list[list[int]]:
     if offset:
         return [order[:count]]
     from itertools import combinations
+
     return [list(c) for c in combinations(order, count)]
 
 
-def acquire(count: int, offset: int = 0, timeout_s: float = 3600.0, host: list[int] | None = None,
-            poll_s: float = 0.5) -> Lease:
+def acquire(
+    count: int, offset: int = 0, timeout_s: float = 3600.0, host: list[int] | None = None, poll_s: float = 0.5
+) -> Lease:
     """Lease `count` GPUs (0 gives an empty lease); waits for free ones up to `timeout_s`."""
     if count == 0:
         return Lease([])
     host = visible_gpus() if host is None else host
     options = candidates(host, count, offset)
     if not options:
-        raise NotEnoughGpus(f"gpus: needs {count} GPUs, this host shows {len(host)} ({cuda_visible_devices(host) or 'none'})")
+        raise NotEnoughGpus(
+            f"gpus: needs {count} GPUs, this host shows {len(host)} ({cuda_visible_devices(host) or 'none'})"
+        )
     folder = _lock_dir()
     deadline = time.monotonic() + timeout_s
     while True:
@@ -176,5 +191,7 @@ def acquire(count: int, offset: int = 0, timeout_s: float = 3600.0, host: list[i
             if handles is not None:
                 return Lease(gpus, handles)
         if time.monotonic() > deadline:
-            raise LaunchError(f"gpus: no {count} free GPUs (offset {offset}) after {timeout_s:.0f}s; held by other workers")
+            raise LaunchError(
+                f"gpus: no {count} free GPUs (offset {offset}) after {timeout_s:.0f}s; held by other workers"
+            )
         time.sleep(poll_s)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from statistics import quantiles
 
 ROUNDS = 33
-WARMUP = 3             # rounds timed but not counted (caches, the CPU's clock ramping up)
-WORK = 60_000          # loop iterations a round: ~5-9 ms of interpreter work on current CPUs
-OFF_ENV = "COLOBENCH_HOST_PROBE"    # "off": no probe, so no noisy-host verdict from it (e.g. a harness's own tests)
+WARMUP = 3  # rounds timed but not counted (caches, the CPU's clock ramping up)
+WORK = 60_000  # loop iterations a round: ~5-9 ms of interpreter work on current CPUs
+OFF_ENV = "COLOBENCH_HOST_PROBE"  # "off": no probe, so no noisy-host verdict from it (e.g. a harness's own tests)
 
 
 def _work(n: int) -> int:
@@ -34,8 +34,8 @@ def _work(n: int) -> int:
 
 @dataclass(frozen=True)
 class Probe:
-    cv: float            # robust coefficient of variation of the round times
-    median_ms: float     # a round's median time
+    cv: float  # robust coefficient of variation of the round times
+    median_ms: float  # a round's median time
 
     def properties(self) -> dict[str, str]:
         return {"host.probe_cv": f"{self.cv:.4f}", "host.probe_ms": f"{self.median_ms:.3f}"}

@@ -27,7 +27,7 @@ from harness.errors import LaunchError
 from harness.judge.logs import LogLine
 
 TOKEN_ENV = "COLOBENCH_TOKEN"
-RAY_TEMP_ENV = "COLOBENCH_RAY_TEMP"     # the runner's Ray temp folder: removed by the harness too (a killed runner)
+RAY_TEMP_ENV = "COLOBENCH_RAY_TEMP"  # the runner's Ray temp folder: removed by the harness too (a killed runner)
 TIMEOUT_LINE = "colobench: runner timed out after {t:.0f}s (process group killed)"
 
 
@@ -76,8 +76,9 @@ class _Tail:
 class Capture:
     """Live capture of a run folder: events.jsonl and every log file, with arrival times relative to start."""
 
-    def __init__(self, run_dir: Path, on_event: Callable[[dict], None] | None = None,
-                 secrets: list[str] | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, on_event: Callable[[dict], None] | None = None, secrets: list[str] | None = None
+    ) -> None:
         self.run_dir = run_dir
         self.on_event = on_event
         self.secrets = secrets or []
@@ -91,7 +92,7 @@ class Capture:
     def poll(self, final: bool = False) -> None:
         now = time.monotonic() - self.start
         for number, text, _ in self._events_tail.read(now, final):
-            self._event(number, redact.scrub_text(text, self.secrets))      # masked where text enters the harness
+            self._event(number, redact.scrub_text(text, self.secrets))  # masked where text enters the harness
         for path in sorted(self.run_dir.glob("*.log")):
             tail = self._tails.setdefault(path, _Tail(path))
             for number, text, t in tail.read(now, final):
@@ -143,8 +144,12 @@ def can_isolate_network() -> bool:
     if not (shutil.which("unshare") and shutil.which("ip")):
         return False
     try:
-        return subprocess.run(["unshare", "--net", "--", "ip", "link", "set", "lo", "up"], capture_output=True,
-                              timeout=20).returncode == 0
+        return (
+            subprocess.run(
+                ["unshare", "--net", "--", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=20
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -231,9 +236,16 @@ class _Shielded:
             raise KeyboardInterrupt
 
 
-def run(argv: list[str], env: dict[str, str], run_dir: Path, timeout_s: float, cwd: Path | None = None,
-        on_event: Callable[[dict], None] | None = None, poll_s: float = 0.2,
-        secrets: list[str] | None = None) -> LaunchResult:
+def run(
+    argv: list[str],
+    env: dict[str, str],
+    run_dir: Path,
+    timeout_s: float,
+    cwd: Path | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    poll_s: float = 0.2,
+    secrets: list[str] | None = None,
+) -> LaunchResult:
     """Run one runner to completion or timeout. Never raises for the runner's own failures; on an interrupt the
     process group, its leftovers and its Ray temp folder are gone before KeyboardInterrupt goes on up."""
     token = env.get(TOKEN_ENV) or uuid.uuid4().hex
@@ -245,8 +257,15 @@ def run(argv: list[str], env: dict[str, str], run_dir: Path, timeout_s: float, c
     except OSError as exc:
         raise LaunchError(f"{log_path}: cannot write the runner log: {exc.strerror}") from None
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=str(cwd) if cwd else None, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(cwd) if cwd else None,
+            start_new_session=True,
+        )
     except OSError as exc:
         log.close()
         raise LaunchError(f"runner: cannot start {argv[0]!r}: {exc.strerror or exc}") from None
@@ -277,6 +296,14 @@ def run(argv: list[str], env: dict[str, str], run_dir: Path, timeout_s: float, c
             redact.scrub_folder(run_dir, secrets or [])
     duration = time.monotonic() - capture.start
     capture.poll(final=True)
-    return LaunchResult(returncode=proc.returncode, timed_out=timed_out, duration_s=duration, events=capture.events,
-                        lines=capture.lines, malformed_events=capture.malformed,
-                        events_file_found=(run_dir / "events.jsonl").exists(), leaks=leaks, stack_dumps=dumps)
+    return LaunchResult(
+        returncode=proc.returncode,
+        timed_out=timed_out,
+        duration_s=duration,
+        events=capture.events,
+        lines=capture.lines,
+        malformed_events=capture.malformed,
+        events_file_found=(run_dir / "events.jsonl").exists(),
+        leaks=leaks,
+        stack_dumps=dumps,
+    )

@@ -40,25 +40,45 @@ def non_negative_int(text: str) -> int:
 
 # flag -> argparse/pytest keyword arguments. SELECT: which scenarios; RUN: how they run and where results go.
 SELECT: dict[str, dict[str, Any]] = {
-    "--matrix": dict(action="append", default=None, metavar="PATH",
-                     help="matrix file or folder, or a built-in matrix by name (repeatable; default: the CPU smoke "
-                          "matrix for colobench, ./matrix/ or the built-in matrices for pytest)"),
-    "--models": dict(default=None, metavar="PATH",
-                     help="a models file whose entries add to the built-in ones (default: ./models.yaml if present)"),
+    "--matrix": dict(
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="matrix file or folder, or a built-in matrix by name (repeatable; default: the CPU smoke "
+        "matrix for colobench, ./matrix/ or the built-in matrices for pytest)",
+    ),
+    "--models": dict(
+        default=None,
+        metavar="PATH",
+        help="a models file whose entries add to the built-in ones (default: ./models.yaml if present)",
+    ),
     "--sglang": dict(default=None, metavar="VERSION", help="run sglang-engine scenarios against this version"),
-    "--gpus": dict(type=non_negative_int, default=None, metavar="N",
-                   help="only scenarios that lease exactly N GPUs (route rows to runners by GPU count; 0: CPU rows)"),
-    "--shard": dict(default=None, metavar="I/N", help="only shard I of N of the selection, balanced by past "
-                                                      "durations (from the history in --reports-dir)"),
+    "--gpus": dict(
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="only scenarios that lease exactly N GPUs (route rows to runners by GPU count; 0: CPU rows)",
+    ),
+    "--shard": dict(
+        default=None,
+        metavar="I/N",
+        help="only shard I of N of the selection, balanced by past durations (from the history in --reports-dir)",
+    ),
 }
 RUN: dict[str, dict[str, Any]] = {
     "--reports-dir": dict(default="reports", metavar="DIR", help="where runs and history go (default: reports)"),
     "--retries": dict(type=non_negative_int, default=1, metavar="N", help="retries of an infra error (default 1)"),
-    "--baseline": dict(default="history", metavar="SPEC",
-                       help="baseline of relative gates: history (trusted window), run:RUN_ID, version:V, none"),
+    "--baseline": dict(
+        default="history",
+        metavar="SPEC",
+        help="baseline of relative gates: history (trusted window), run:RUN_ID, version:V, none",
+    ),
     "--no-history": dict(action="store_true", default=False, help="do not record scenario runs in the history"),
-    "--ray-address": dict(default=None, metavar="ADDR", help="attach to this Ray cluster (or `env`: $RAY_ADDRESS) "
-                                                             "instead of starting one per scenario"),
+    "--ray-address": dict(
+        default=None,
+        metavar="ADDR",
+        help="attach to this Ray cluster (or `env`: $RAY_ADDRESS) instead of starting one per scenario",
+    ),
 }
 # spellings of an earlier release, accepted with a deprecation line until 0.3
 DEPRECATED = {"--report-dir": "--reports-dir", "--colobench-retries": "--retries"}
@@ -75,12 +95,21 @@ def warn_deprecated(argv: list[str], out=sys.stderr) -> None:
     for arg in argv:
         new = DEPRECATED.get(str(arg).split("=", 1)[0])
         if new:
-            print(f"colobench: {arg.split('=', 1)[0]} is deprecated; use {new} (the old spelling goes in 0.3)",
-                  file=out)
+            print(
+                f"colobench: {arg.split('=', 1)[0]} is deprecated; use {new} (the old spelling goes in 0.3)", file=out
+            )
 
 
-def select(matrix: list[str] | None, models_file: str | None, sglang: str | None, keyword: str | None,
-           gpus: int | None, shard: str | None, reports_dir: str | Path, default: list[Path]) -> scenario.Matrix:
+def select(
+    matrix: list[str] | None,
+    models_file: str | None,
+    sglang: str | None,
+    keyword: str | None,
+    gpus: int | None,
+    shard: str | None,
+    reports_dir: str | Path,
+    default: list[Path],
+) -> scenario.Matrix:
     """The selected scenarios of the matrices named (else `default`), validated; a one-line error otherwise."""
     files = [f for target in (matrix or default) for f in scenario.matrix_files(resources.matrix_target(target))]
     known = models.load_all(resources.models_files(models_file))

@@ -35,8 +35,9 @@ def new_run_id() -> str:
 
 def check_run_id(run_id: str | None) -> None:
     if run_id is not None and not schema.safe_name(run_id):
-        raise ColobenchError(f"--run-id {run_id!r}: expected letters, digits, '.', '_', '+', '-' (it names a folder "
-                             "under reports/runs)")
+        raise ColobenchError(
+            f"--run-id {run_id!r}: expected letters, digits, '.', '_', '+', '-' (it names a folder under reports/runs)"
+        )
 
 
 def make_run_dir(reports_dir: Path, run_id: str | None = None) -> Path:
@@ -78,20 +79,33 @@ def ray_address_of(spec: str | None) -> str | None:
         return None
     address = os.environ.get("RAY_ADDRESS", "") if spec == "env" else spec
     if not address or any(c.isspace() or c == "\0" for c in address):
-        raise ColobenchError(f"--ray-address {spec!r}: expected HOST:PORT, ray://HOST:PORT, or env with RAY_ADDRESS set")
+        raise ColobenchError(
+            f"--ray-address {spec!r}: expected HOST:PORT, ray://HOST:PORT, or env with RAY_ADDRESS set"
+        )
     return address
 
 
 def recorder(store: history.HistoryStore, run_id: str) -> Callable[[Scenario, ScenarioResult], None]:
     """Record a finished scenario (skipped and interrupted ones ran nothing worth keeping)."""
+
     def record(scenario: Scenario, result: ScenarioResult) -> None:
         if result.verdict in (Verdict.SKIPPED, Verdict.INTERRUPTED):
             return
         versions = {k.removeprefix("version."): v for k, v in result.properties.items() if k.startswith("version.")}
         fp = fingerprint.collect(result.properties.get("python") or sys.executable, versions)
         finite = [{m: kept for m, vals in run.items() if (kept := stats.finite(vals))} for run in result.runs()]
-        store.record_run(run_id, scenario.id, scenario.axes.get("sglang"), fingerprint.bucket(fp), fp,
-                         result.verdict.value, finite, result.run_dir, result.duration_s)
+        store.record_run(
+            run_id,
+            scenario.id,
+            scenario.axes.get("sglang"),
+            fingerprint.bucket(fp),
+            fp,
+            result.verdict.value,
+            finite,
+            result.run_dir,
+            result.duration_s,
+        )
+
     return record
 
 
@@ -123,7 +137,7 @@ class Session:
 
     def interrupted(self, scenarios: list[Scenario], done: int) -> None:
         """After Ctrl-C or SIGTERM: the scenario in flight is `interrupted`, the rest are listed as not run."""
-        for i, s in enumerate(scenarios[done:]):         # saved: `colobench report DIR` renders the interrupted run
+        for i, s in enumerate(scenarios[done:]):  # saved: `colobench report DIR` renders the interrupted run
             self.results.append(execute.stopped(s, self.run_dir, in_flight=i == 0))
         if self.store is not None:
             self.store.mark_interrupted(self.run_dir.name)
@@ -145,17 +159,35 @@ class Session:
         return self.results
 
 
-def open_session(reports_dir: Path, run_id: str | None = None, *, baseline: str = "history", keep_history: bool = True,
-                 wheelhouse: Path | None = None, retries: int = 1, title: str | None = None,
-                 python: Callable[[Scenario], str] | None = None, ray_address: str | None = None,
-                 system_site: bool = False) -> Session:
+def open_session(
+    reports_dir: Path,
+    run_id: str | None = None,
+    *,
+    baseline: str = "history",
+    keep_history: bool = True,
+    wheelhouse: Path | None = None,
+    retries: int = 1,
+    title: str | None = None,
+    python: Callable[[Scenario], str] | None = None,
+    ray_address: str | None = None,
+    system_site: bool = False,
+) -> Session:
     """The one wiring of a run: run folder, python per scenario, the baseline provider and the history recorder."""
-    check_run_id(run_id)                           # bad input is refused before anything is opened or made
+    check_run_id(run_id)  # bad input is refused before anything is opened or made
     check_baseline(baseline)
     store = history.HistoryStore(reports_dir / "history.sqlite") if keep_history else None
     run_dir = make_run_dir(reports_dir, run_id)
     bucket = fingerprint.bucket(fingerprint.collect(sys.executable)) if store and baseline != "none" else ""
-    options = execute.Options(python=python or envs.python_resolver(wheelhouse, system_site), infra_retries=retries,
-                              baseline=baseline_provider(baseline, store, bucket), ray_address=ray_address_of(ray_address))
-    return Session(run_dir, options, record=recorder(store, run_dir.name) if store else None,
-                   title=title or f"colobench run {run_dir.name}", store=store)
+    options = execute.Options(
+        python=python or envs.python_resolver(wheelhouse, system_site),
+        infra_retries=retries,
+        baseline=baseline_provider(baseline, store, bucket),
+        ray_address=ray_address_of(ray_address),
+    )
+    return Session(
+        run_dir,
+        options,
+        record=recorder(store, run_dir.name) if store else None,
+        title=title or f"colobench run {run_dir.name}",
+        store=store,
+    )

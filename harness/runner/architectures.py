@@ -10,6 +10,7 @@ import sys
 
 def missing(names: list[str]) -> list[str]:
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
     known = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
     return [n for n in names if n not in known]
 

@@ -18,7 +18,7 @@ def t0() -> float:
     value = os.environ.get(_T0_ENV)
     if value is None:
         value = str(time.time())
-        os.environ[_T0_ENV] = value        # children (Ray workers, servers) inherit the same origin
+        os.environ[_T0_ENV] = value  # children (Ray workers, servers) inherit the same origin
     return float(value)
 
 
@@ -27,7 +27,7 @@ def emit(event: str, **fields: Any) -> dict:
     path = os.environ.get("COLOBENCH_EVENTS")
     if path:
         line = (json.dumps(record, default=str) + "\n").encode()
-        os.makedirs(os.path.dirname(path), exist_ok=True)   # on another node the run folder's path may not exist yet
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # on another node the run folder's path may not exist yet
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             os.write(fd, line)

@@ -21,12 +21,12 @@ def checkpoint_views(named: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """{checkpoint name: view into the parameter}; writing into a view writes the parameter."""
     out: dict[str, torch.Tensor] = {}
     for name, t in named.items():
-        if (m := _FUSED_GATE_UP.fullmatch(name)):
+        if m := _FUSED_GATE_UP.fullmatch(name):
             gate, up = t.chunk(2, dim=1)
             for e in range(t.shape[0]):
                 out[f"{m.group(1)}.{e}.gate_proj.weight"] = gate[e]
                 out[f"{m.group(1)}.{e}.up_proj.weight"] = up[e]
-        elif (m := _FUSED_DOWN.fullmatch(name)):
+        elif m := _FUSED_DOWN.fullmatch(name):
             for e in range(t.shape[0]):
                 out[f"{m.group(1)}.{e}.down_proj.weight"] = t[e]
         else:

@@ -13,7 +13,7 @@ import socket
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-LOOPBACK_ENV = "COLOBENCH_LOOPBACK"     # set in a cluster the run owns: one machine, so every address is 127.0.0.1
+LOOPBACK_ENV = "COLOBENCH_LOOPBACK"  # set in a cluster the run owns: one machine, so every address is 127.0.0.1
 
 
 def node_ip() -> str:
@@ -23,6 +23,7 @@ def node_ip() -> str:
         return "127.0.0.1"
     try:
         import ray
+
         if ray.is_initialized():
             return ray.util.get_node_ip_address()
     except ImportError:
@@ -43,8 +44,18 @@ def free_port(low: int = 20000, high: int = 34000, host: str = "127.0.0.1") -> i
     raise RuntimeError("Address already in use: no free port in 20000-34000")
 
 
-VERSIONED = ("torch", "transformers", "ray", "sglang", "sglang-kernel", "sgl-kernel", "flashinfer-python",
-             "megatron-core", "torch-memory-saver", "safetensors")
+VERSIONED = (
+    "torch",
+    "transformers",
+    "ray",
+    "sglang",
+    "sglang-kernel",
+    "sgl-kernel",
+    "flashinfer-python",
+    "megatron-core",
+    "torch-memory-saver",
+    "safetensors",
+)
 
 
 def versions() -> dict[str, str]:
@@ -57,6 +68,7 @@ def versions() -> dict[str, str]:
             continue
     try:
         import torch
+
         out["cuda"] = str(torch.version.cuda)
         if torch.cuda.is_available():
             out["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
@@ -68,18 +80,31 @@ def versions() -> dict[str, str]:
 
 def context(role: str, base_gpu_id: int | None = None, extra: dict | None = None) -> dict:
     """What this process sees: the launch context the report compares between launch modes."""
-    ctx = {"role": role, "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-           "base_gpu_id": base_gpu_id,
-           "env": {k: v for k, v in sorted(os.environ.items())
-                   if k.startswith(("RAY_EXPERIMENTAL_NOSET", "SGLANG_", "NCCL_", "CUDA_", "TORCH_", "LD_PRELOAD", "TMS_"))}}
+    ctx = {
+        "role": role,
+        "pid": os.getpid(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "base_gpu_id": base_gpu_id,
+        "env": {
+            k: v
+            for k, v in sorted(os.environ.items())
+            if k.startswith(("RAY_EXPERIMENTAL_NOSET", "SGLANG_", "NCCL_", "CUDA_", "TORCH_", "LD_PRELOAD", "TMS_"))
+        },
+    }
     try:
         if not os.environ.get("CUDA_VISIBLE_DEVICES"):
-            return {**ctx, **(extra or {})}        # CPU scenario: no device to probe (and no torch import)
+            return {**ctx, **(extra or {})}  # CPU scenario: no device to probe (and no torch import)
         import torch
+
         if torch.cuda.is_available():
-            ctx["devices"] = [{"index": i, "name": torch.cuda.get_device_name(i),
-                               "uuid": str(getattr(torch.cuda.get_device_properties(i), "uuid", ""))}
-                              for i in range(torch.cuda.device_count())]
+            ctx["devices"] = [
+                {
+                    "index": i,
+                    "name": torch.cuda.get_device_name(i),
+                    "uuid": str(getattr(torch.cuda.get_device_properties(i), "uuid", "")),
+                }
+                for i in range(torch.cuda.device_count())
+            ]
     except Exception as exc:  # noqa: BLE001 - a context probe must never break a run
         ctx["devices_error"] = str(exc)
     ctx.update(extra or {})

@@ -36,12 +36,28 @@ class PhaseError(RuntimeError):
 def engine_command(scn: dict, model_path: str, port: int, base: int, host: str) -> tuple[list[str], dict[str, str]]:
     axes, args = scn["axes"], scn["settings"].get("engine_args", {})
     if axes["engine"] == "reference":
-        return sglang.reference_command(model_path, port=port, base_gpu_id=base, memory_saver=axes["colocate"],
-                                        seed=int(args.get("seed", 0)), host=host)
+        return sglang.reference_command(
+            model_path,
+            port=port,
+            base_gpu_id=base,
+            memory_saver=axes["colocate"],
+            seed=int(args.get("seed", 0)),
+            host=host,
+        )
     ver = sglang.parse_version(sglang.installed_version() if axes["sglang"] in (None, "current") else axes["sglang"])
-    return sglang.server_command(model_path, ver, tp=axes["tp"], ep=axes["ep"], port=port, nccl_port=free_port(),
-                                 base_gpu_id=base, memory_saver=axes["colocate"],
-                                 custom_all_reduce=axes["custom_all_reduce"], engine_args=args, host=host)
+    return sglang.server_command(
+        model_path,
+        ver,
+        tp=axes["tp"],
+        ep=axes["ep"],
+        port=port,
+        nccl_port=free_port(),
+        base_gpu_id=base,
+        memory_saver=axes["colocate"],
+        custom_all_reduce=axes["custom_all_reduce"],
+        engine_args=args,
+        host=host,
+    )
 
 
 class Run:
@@ -63,6 +79,7 @@ class Run:
 
     def get(self, ref: Any, phase: str) -> Any:
         import ray
+
         try:
             return ray.get(ref, timeout=self.phase_timeout)
         except ray.exceptions.GetTimeoutError:
@@ -80,13 +97,22 @@ class Run:
         base = placement.base_gpu_id(lay, 0, str(self.args.get("device_mapping", "local")))
         self.base = base
         standalone = self.axes["launch"] == "standalone"
-        host = "127.0.0.1" if standalone else lay.node_ips[bundle]       # the node that owns the server
+        host = "127.0.0.1" if standalone else lay.node_ips[bundle]  # the node that owns the server
         port = int(self.args.get("port") or (free_port() if standalone else lay.ports[bundle][0]))
         argv, env_over = engine_command(self.scn, str(self.model_path), port, base, host)
         url = f"http://{host}:{port}"
         log_path = str(self.run_dir / "engine-0.log")
-        events.emit("engine_launch", engine=0, base_gpu_id=base, launch=self.axes["launch"], argv=argv, env=env_over,
-                    physical_ids=lay.physical_ids, visible=lay.visible[bundle], node=host)
+        events.emit(
+            "engine_launch",
+            engine=0,
+            base_gpu_id=base,
+            launch=self.axes["launch"],
+            argv=argv,
+            env=env_over,
+            physical_ids=lay.physical_ids,
+            visible=lay.visible[bundle],
+            node=host,
+        )
         self.engine_started = time.perf_counter()
         if standalone:
             self.engine = EngineProcess(argv, {**os.environ, **env_over}, log_path, url)
@@ -95,13 +121,17 @@ class Run:
             ctx["server_env"] = {k: v for k, v in sorted(self.engine.env.items()) if k in ctx["env"] or k in env_over}
             events.emit("launch_context", **ctx)
         else:
-            self.actor = make_engine_actor().options(**placement.actor_options(
-                pg, bundle, placement.ENGINE_SHARE, self.use_gpus)).remote()
+            self.actor = (
+                make_engine_actor()
+                .options(**placement.actor_options(pg, bundle, placement.ENGINE_SHARE, self.use_gpus))
+                .remote()
+            )
             self.get(self.actor.start.remote(argv, env_over, log_path, url, base), "engine launch")
         return url
 
     def wait_engine(self, url: str) -> EngineClient:
         import ray
+
         budget = float(self.args.get("engine_start_timeout_s", self.phase_timeout))
         if self.engine is not None:
             waited = self.engine.wait_healthy(budget)
@@ -111,36 +141,69 @@ class Run:
             except ray.exceptions.RayTaskError as exc:
                 raise PhaseError(str(exc.cause) if getattr(exc, "cause", None) else str(exc)) from None
         events.emit("engine_ready", engine=0, url=url, waited_s=round(waited, 3))
-        if self.axes["engine"] == "sglang":   # what the server itself reports (its parsed args)
+        if self.axes["engine"] == "sglang":  # what the server itself reports (its parsed args)
             info = EngineClient(url).server_info()
-            events.emit("launch_context", role="engine-server (sglang /server_info)",
-                        **{k: info.get(k) for k in ("base_gpu_id", "gpu_id_step", "tp_size", "ep_size", "enable_memory_saver",
-                                                    "disable_custom_all_reduce", "mem_fraction_static", "cuda_graph_max_bs",
-                                                    "version")})
+            events.emit(
+                "launch_context",
+                role="engine-server (sglang /server_info)",
+                **{
+                    k: info.get(k)
+                    for k in (
+                        "base_gpu_id",
+                        "gpu_id_step",
+                        "tp_size",
+                        "ep_size",
+                        "enable_memory_saver",
+                        "disable_custom_all_reduce",
+                        "mem_fraction_static",
+                        "cuda_graph_max_bs",
+                        "version",
+                    )
+                },
+            )
         events.metric("engine_startup_s", time.perf_counter() - self.engine_started, "s")
         return EngineClient(url, timeout_s=self.phase_timeout)
 
     def create_trainer(self, lay: placement.Layout, pg, url: str) -> list:
         """Create the trainer actors, one per rank (their start overlaps the engine's); `ready_trainer` waits."""
         import ray
+
         megatron = self.axes["trainer"] == "megatron"
         if megatron:
             from harness.runner.trainers.megatron_trainer import MegatronTrainer as cls
         else:
             from harness.runner.trainers.torch_trainer import TorchTrainer as cls
-        bundles = lay.trainer_bundles if megatron else lay.trainer_bundles[:1]    # the torch trainer has one rank
+        bundles = lay.trainer_bundles if megatron else lay.trainer_bundles[:1]  # the torch trainer has one rank
         first = bundles[0]
         self.trainers = []
         for rank, bundle in enumerate(bundles):
             spec = TrainerSpec(
-                model_path=str(self.model_path), device="cuda" if self.use_gpus else "cpu",
-                lr=float(self.args.get("lr", 1e-3)), seed=int(self.args.get("seed", 0)), engine_url=url,
-                engine_kind=self.axes["engine"], engine_tp=self.axes["tp"], colocate=self.colocate, fault=self.fault,
-                local_rank=placement.local_index(lay, bundle), engine_base=self.base, rank=rank, world=len(bundles),
-                master_addr=lay.node_ips[first], master_port=lay.ports[first][1], tp=self.axes["tp"],
-                ep=self.axes["ep"], weights_check=self.settings.get("weights_check", "auto"))
-            options = placement.actor_options(pg, bundle, placement.TRAINER_SHARE, self.use_gpus,
-                                              sglang.trainer_env() if self.axes["engine"] == "sglang" else None)
+                model_path=str(self.model_path),
+                device="cuda" if self.use_gpus else "cpu",
+                lr=float(self.args.get("lr", 1e-3)),
+                seed=int(self.args.get("seed", 0)),
+                engine_url=url,
+                engine_kind=self.axes["engine"],
+                engine_tp=self.axes["tp"],
+                colocate=self.colocate,
+                fault=self.fault,
+                local_rank=placement.local_index(lay, bundle),
+                engine_base=self.base,
+                rank=rank,
+                world=len(bundles),
+                master_addr=lay.node_ips[first],
+                master_port=lay.ports[first][1],
+                tp=self.axes["tp"],
+                ep=self.axes["ep"],
+                weights_check=self.settings.get("weights_check", "auto"),
+            )
+            options = placement.actor_options(
+                pg,
+                bundle,
+                placement.TRAINER_SHARE,
+                self.use_gpus,
+                sglang.trainer_env() if self.axes["engine"] == "sglang" else None,
+            )
             self.trainers.append(ray.remote(cls).options(**options).remote(spec))
         return [t.ping.remote() for t in self.trainers]
 
@@ -165,18 +228,26 @@ class Run:
             events.metric("weight_sync_s", info["seconds"], "s", step, each=info["seconds_each"])
             events.metric("weight_sync_bytes", info["bytes"], "B", step)
             events.metric("weight_sync_gbps", gbps, "GB/s", step)
-            if self.copy_gbps:      # the sync against a plain copy of the same bytes on the trainer's device
+            if self.copy_gbps:  # the sync against a plain copy of the same bytes on the trainer's device
                 events.metric("weight_sync_copy_fraction", gbps / self.copy_gbps, "fraction", step)
         else:
             events.metric("initial_sync_s", info["seconds"], "s", step)
         if info["weights_match"] is not None:
             events.metric("weights_match", 1.0 if info["weights_match"] else 0.0, "bool", step)
             events.metric("weights_check_s", info["check_seconds"], "s", step)
-        events.emit("weight_sync_done", step=step, tensors=info["tensors"], posts=info["buckets"],
-                    weight_version=info["weight_version"], weights_match=info["weights_match"])
+        events.emit(
+            "weight_sync_done",
+            step=step,
+            tensors=info["tensors"],
+            posts=info["buckets"],
+            weight_version=info["weight_version"],
+            weights_match=info["weights_match"],
+        )
         if info["weights_match"] is False:
-            raise PhaseError(f"colobench: weights mismatch after sync (step {step}): {info['first_mismatch']} differs "
-                             "between trainer and engine")
+            raise PhaseError(
+                f"colobench: weights mismatch after sync (step {step}): {info['first_mismatch']} differs "
+                "between trainer and engine"
+            )
 
     def initial_sync(self, client: EngineClient) -> None:
         if self.colocate:
@@ -204,8 +275,8 @@ class Run:
         busy_before = client.forward_seconds()
         start = time.perf_counter()
         outs = client.generate(prompts, max_new, 1.0, 7 * step)
-        busy_after = client.forward_seconds()        # before any injected delay: the engine's time, not the fault's
-        if kind == "slowdown" and faulted:           # inside the timed rollout, as a slower engine would be
+        busy_after = client.forward_seconds()  # before any injected delay: the engine's time, not the fault's
+        if kind == "slowdown" and faulted:  # inside the timed rollout, as a slower engine would be
             time.sleep((time.perf_counter() - start) * float(self.fault["factor"]))
         gen_s = time.perf_counter() - start
         tokens = sum(len(o["output_ids"]) for o in outs)
@@ -218,8 +289,13 @@ class Run:
         served = largest(o["meta_info"].get("e2e_latency") for o in outs)
         if served:
             events.metric("engine_rollout_tokens_per_s", tokens / served, "tok/s", step)
-        events.emit("generate_done", step=step, sequences=len(outs), tokens=tokens,
-                    weight_version=outs[0]["meta_info"].get("weight_version"))
+        events.emit(
+            "generate_done",
+            step=step,
+            sequences=len(outs),
+            tokens=tokens,
+            weight_version=outs[0]["meta_info"].get("weight_version"),
+        )
         if kind == "kill_runner_mid_step" and faulted:
             events.log("fault: runner kills itself mid-step")
             os.kill(os.getpid(), signal.SIGKILL)
@@ -233,8 +309,13 @@ class Run:
         completions = [o["output_ids"] for o in outs]
         logprobs = [[lp[0] for lp in o["meta_info"]["output_token_logprobs"]] for o in outs]
         train = self.on_trainers("train", "train_step", prompts, completions, logprobs, group, vocab)
-        for name, unit in (("train_step_s", "s"), ("logprob_abs_diff", "nats"), ("loss", ""), ("grad_norm", ""),
-                           ("reward_mean", "")):
+        for name, unit in (
+            ("train_step_s", "s"),
+            ("logprob_abs_diff", "nats"),
+            ("loss", ""),
+            ("grad_norm", ""),
+            ("reward_mean", ""),
+        ):
             events.metric(name, train[name], unit, step)
         events.emit("train_done", step=step, loss=train["loss"])
         resume_s = 0.0
@@ -245,8 +326,16 @@ class Run:
             events.log("fault: engine killed during the weight sync")
             self.kill_engine()
         every, last = int(self.settings["weights_check_every"]), int(self.settings["steps"])
-        self.record_sync(self.on_trainers("weight sync", "sync", step, step % every == 0 or step == last,
-                                          int(self.settings.get("sync_repeats", 1))), step)
+        self.record_sync(
+            self.on_trainers(
+                "weight sync",
+                "sync",
+                step,
+                step % every == 0 or step == last,
+                int(self.settings.get("sync_repeats", 1)),
+            ),
+            step,
+        )
         if self.colocate:
             _, more = self.timed(client.resume_memory_occupation, ["kv_cache", "cuda_graph"])
             events.metric("resume_s", resume_s + more, "s", step)
@@ -257,6 +346,7 @@ class Run:
             self.engine.kill()
         elif self.actor is not None:
             import ray
+
             ray.get(self.actor.kill.remote())
 
     def stop_engine(self) -> None:
@@ -265,6 +355,7 @@ class Run:
                 self.engine.stop()
             elif self.actor is not None:
                 import ray
+
                 ray.get(self.actor.stop.remote(), timeout=30)
         except Exception as exc:  # noqa: BLE001 - cleanup must go on; the harness sweeps leftovers
             events.log(f"engine stop failed: {exc}")
@@ -280,10 +371,17 @@ class Run:
             pg = cluster.placement_group(lay, self.use_gpus, spread=self.settings.get("nodes") == "spread")
             # every node makes the same tiny model (fixed seed) where its actors will read it
             placement.on_other_nodes(pg, lay, tiny_model.ensure, self.scn["model"], dtype)
-            events.emit("placement", bundles=lay.bundles, trainer_bundles=lay.trainer_bundles,
-                        engine_bundles=lay.engine_bundles, physical_ids=lay.physical_ids, nodes=lay.node_ips,
-                        node_ids=lay.node_ids,
-                        visible=lay.visible, attached=bool(runtime.get("ray_address")))
+            events.emit(
+                "placement",
+                bundles=lay.bundles,
+                trainer_bundles=lay.trainer_bundles,
+                engine_bundles=lay.engine_bundles,
+                physical_ids=lay.physical_ids,
+                nodes=lay.node_ips,
+                node_ids=lay.node_ids,
+                visible=lay.visible,
+                attached=bool(runtime.get("ray_address")),
+            )
             try:
                 url = self.launch_engine(lay, pg)
                 ping = self.create_trainer(lay, pg, url)
@@ -313,6 +411,7 @@ def largest(values) -> float | None:
 def _kill(actor) -> None:
     """An actor of ours gone (an attached cluster outlives the run); a dead one is fine."""
     import ray
+
     try:
         ray.kill(actor)
     except Exception as exc:  # noqa: BLE001 - cleanup goes on; the harness sweeps what is left

@@ -26,10 +26,23 @@ from dataclasses import dataclass, field
 NOSET_ENV = {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 # what every actor must see wherever it runs: the run's event stream, token and time origin, and the socket
 # interfaces NCCL and Gloo should use across nodes
-PASSED_ENV = ("COLOBENCH_EVENTS", "COLOBENCH_RUN_DIR", "COLOBENCH_TOKEN", "COLOBENCH_T0", "COLOBENCH_TRAINER_SITE",
-              "COLOBENCH_LOOPBACK", "COLOBENCH_MODEL_CACHE",
-              "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA", "NCCL_IB_DISABLE", "NCCL_NVLS_ENABLE",
-              "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS", "PYTHONPATH")
+PASSED_ENV = (
+    "COLOBENCH_EVENTS",
+    "COLOBENCH_RUN_DIR",
+    "COLOBENCH_TOKEN",
+    "COLOBENCH_T0",
+    "COLOBENCH_TRAINER_SITE",
+    "COLOBENCH_LOOPBACK",
+    "COLOBENCH_MODEL_CACHE",
+    "NCCL_SOCKET_IFNAME",
+    "GLOO_SOCKET_IFNAME",
+    "NCCL_IB_HCA",
+    "NCCL_IB_DISABLE",
+    "NCCL_NVLS_ENABLE",
+    "TORCH_SYMM_MEM_DISABLE_MULTICAST",
+    "NVSHMEM_DISABLE_NVLS",
+    "PYTHONPATH",
+)
 TRAINER_SHARE = 0.4
 ENGINE_SHARE = 0.2
 
@@ -41,11 +54,13 @@ class Layout:
     bundles: int
     trainer_bundles: list[int]
     engine_bundles: list[list[int]]
-    physical_ids: list[int] = field(default_factory=list)   # bundle -> physical GPU id (slot index on CPU)
-    node_ips: list[str] = field(default_factory=list)       # bundle -> its node's IP
-    ports: list[tuple[int, int]] = field(default_factory=list)   # bundle -> two ports free on its node (engine, rendezvous)
+    physical_ids: list[int] = field(default_factory=list)  # bundle -> physical GPU id (slot index on CPU)
+    node_ips: list[str] = field(default_factory=list)  # bundle -> its node's IP
+    ports: list[tuple[int, int]] = field(
+        default_factory=list
+    )  # bundle -> two ports free on its node (engine, rendezvous)
     visible: list[list[int]] = field(default_factory=list)  # bundle -> its node's CUDA_VISIBLE_DEVICES
-    node_ids: list[str] = field(default_factory=list)       # bundle -> its Ray node id
+    node_ids: list[str] = field(default_factory=list)  # bundle -> its Ray node id
 
 
 def layout(colocate: bool, engine_gpus: int, trainer_gpus: int, engines: int = 1) -> Layout:
@@ -56,9 +71,16 @@ def layout(colocate: bool, engine_gpus: int, trainer_gpus: int, engines: int = 1
     else:
         total = trainer_gpus + engine_gpus * engines
         offset = trainer_gpus
-    return Layout(total, list(range(trainer_gpus)),
-                  [list(range(offset + i * engine_gpus, offset + (i + 1) * engine_gpus)) for i in range(engines)],
-                  list(range(total)), ["127.0.0.1"] * total, [(0, 0)] * total, [[] for _ in range(total)], [""] * total)
+    return Layout(
+        total,
+        list(range(trainer_gpus)),
+        [list(range(offset + i * engine_gpus, offset + (i + 1) * engine_gpus)) for i in range(engines)],
+        list(range(total)),
+        ["127.0.0.1"] * total,
+        [(0, 0)] * total,
+        [[] for _ in range(total)],
+        [""] * total,
+    )
 
 
 def visible_devices() -> list[int]:
@@ -78,7 +100,7 @@ def base_gpu_id(lay: Layout, engine_index: int, mode: str = "local") -> int:
     visible = lay.visible[first_bundle]
     physical = lay.physical_ids[first_bundle]
     if mode == "physical":
-        return physical                              # the pre-fix behaviour: wrong under remapped visible devices
+        return physical  # the pre-fix behaviour: wrong under remapped visible devices
     if not visible:
         return first_bundle
     if physical not in visible:
@@ -104,16 +126,30 @@ class RayCluster:
 
     def __enter__(self) -> "RayCluster":
         import ray
+
         if not self.address:
-            os.environ["COLOBENCH_LOOPBACK"] = "1"       # host.node_ip(): every address of an owned cluster is local
+            os.environ["COLOBENCH_LOOPBACK"] = "1"  # host.node_ip(): every address of an owned cluster is local
         env = {"env_vars": {k: os.environ[k] for k in PASSED_ENV if k in os.environ}}
         if self.address:
-            ray.init(address=self.address, namespace=f"colobench-{os.environ.get('COLOBENCH_TOKEN', os.getpid())}",
-                     runtime_env=env, log_to_driver=False, logging_level="WARNING")
+            ray.init(
+                address=self.address,
+                namespace=f"colobench-{os.environ.get('COLOBENCH_TOKEN', os.getpid())}",
+                runtime_env=env,
+                log_to_driver=False,
+                logging_level="WARNING",
+            )
         else:
-            ray.init(address="local", num_cpus=self.num_cpus, num_gpus=self.num_gpus, _temp_dir=self.temp_dir,
-                     _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-                     logging_level="WARNING", runtime_env=env)
+            ray.init(
+                address="local",
+                num_cpus=self.num_cpus,
+                num_gpus=self.num_gpus,
+                _temp_dir=self.temp_dir,
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="WARNING",
+                runtime_env=env,
+            )
         return self
 
     def placement_group(self, lay: Layout, use_gpus: bool, spread: bool = False):
@@ -124,12 +160,13 @@ class RayCluster:
     def __exit__(self, *exc: object) -> None:
         import ray
         from ray.util.placement_group import remove_placement_group
+
         try:
-            for pg in self.groups:          # an attached cluster keeps running: leave nothing of ours in it
+            for pg in self.groups:  # an attached cluster keeps running: leave nothing of ours in it
                 remove_placement_group(pg)
         finally:
             try:
-                ray.shutdown()              # the driver disconnects; an owned cluster stops with it
+                ray.shutdown()  # the driver disconnects; an owned cluster stops with it
             finally:
                 if self.temp_dir:
                     shutil.rmtree(self.temp_dir, ignore_errors=True)
@@ -148,13 +185,19 @@ def reserve(lay: Layout, use_gpus: bool, spread: bool = False):
     @ray.remote(num_cpus=0)
     def bundle_facts(slot: int) -> tuple[str, tuple[int, int], int, list[int], str]:
         from harness.runner.host import free_port, node_ip
+
         ip = node_ip()
-        gpu = int(ray.get_gpu_ids()[0]) if use_gpus else slot     # Ray reports physical ids (Miles' InfoActor)
+        gpu = int(ray.get_gpu_ids()[0]) if use_gpus else slot  # Ray reports physical ids (Miles' InfoActor)
         first = free_port(host=ip)
         second = next(p for p in iter(lambda: free_port(host=ip), None) if p != first)
         return ip, (first, second), gpu, visible_devices(), ray.get_runtime_context().get_node_id()
-    facts = ray.get([bundle_facts.options(num_gpus=1 if use_gpus else 0, scheduling_strategy=strategy(pg, i)).remote(i)
-                     for i in range(lay.bundles)])
+
+    facts = ray.get(
+        [
+            bundle_facts.options(num_gpus=1 if use_gpus else 0, scheduling_strategy=strategy(pg, i)).remote(i)
+            for i in range(lay.bundles)
+        ]
+    )
     lay.node_ips, lay.ports, lay.physical_ids, lay.visible, lay.node_ids = (list(x) for x in zip(*facts))
     return pg
 
@@ -162,10 +205,13 @@ def reserve(lay: Layout, use_gpus: bool, spread: bool = False):
 def on_other_nodes(pg, lay: Layout, fn, *args) -> dict[str, object]:
     """{node id: fn(*args)} run as a task on one bundle of every node other than this one."""
     import ray
+
     mine = ray.get_runtime_context().get_node_id()
     firsts = {node: i for i, node in reversed(list(enumerate(lay.node_ids))) if node and node != mine}
     task = ray.remote(num_cpus=0)(fn)
-    refs = {node: task.options(scheduling_strategy=strategy(pg, bundle)).remote(*args) for node, bundle in firsts.items()}
+    refs = {
+        node: task.options(scheduling_strategy=strategy(pg, bundle)).remote(*args) for node, bundle in firsts.items()
+    }
     return {node: ray.get(ref, timeout=600) for node, ref in refs.items()}
 
 
@@ -173,14 +219,18 @@ def _files(folder: str, mark: str) -> dict[str, bytes]:
     """The run folder's events and logs as a node sees them (nothing where the marker shows the folder is shared)."""
     if not os.path.isdir(folder) or os.path.exists(os.path.join(folder, mark)):
         return {}
-    return {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)
-            if name == "events.jsonl" or name.endswith(".log")}
+    return {
+        name: open(os.path.join(folder, name), "rb").read()
+        for name in os.listdir(folder)
+        if name == "events.jsonl" or name.endswith(".log")
+    }
 
 
 def collect_remote(pg, lay: Layout, run_dir: str) -> list[str]:
     """Bring what actors on other nodes wrote into this node's run folder (its path on their node): logs copied as
     `<node>-<name>`, events appended. A node that shares the folder (the marker file is visible there) has nothing."""
     import secrets
+
     marker = f".colobench-node-{secrets.token_hex(4)}"
     open(os.path.join(run_dir, marker), "w").close()
     brought = []
@@ -197,15 +247,21 @@ def collect_remote(pg, lay: Layout, run_dir: str) -> list[str]:
 
 def strategy(pg, bundle_index: int):
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-    return PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=bundle_index,
-                                            placement_group_capture_child_tasks=True)
+
+    return PlacementGroupSchedulingStrategy(
+        pg, placement_group_bundle_index=bundle_index, placement_group_capture_child_tasks=True
+    )
 
 
 def actor_options(pg, bundle_index: int, share: float, use_gpus: bool, env: dict[str, str] | None = None) -> dict:
-    """Fractional CPU (and GPU) of a bundle, NOSET visible devices (the actor sees every GPU of the node), plus `env`."""
+    """Fractional CPU (and GPU) of a bundle, NOSET visible devices (the actor sees every GPU of the node), plus
+    `env`."""
     passed = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-    opts = {"num_cpus": share, "scheduling_strategy": strategy(pg, bundle_index),
-            "runtime_env": {"env_vars": {**passed, **NOSET_ENV, **(env or {})}}}
+    opts = {
+        "num_cpus": share,
+        "scheduling_strategy": strategy(pg, bundle_index),
+        "runtime_env": {"env_vars": {**passed, **NOSET_ENV, **(env or {})}},
+    }
     if use_gpus:
         opts["num_gpus"] = share
     return opts

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "COLOBENCH_MODEL_CACHE"
-FORMAT = 3    # part of the cache key: bump when what `ensure` writes changes (3: shape models, config only)
+FORMAT = 3  # part of the cache key: bump when what `ensure` writes changes (3: shape models, config only)
 WEIGHTS = "model.safetensors"
 
 
 def model_type_of(architecture: str) -> str:
-    """The transformers model type of a causal-LM class: the one named like it (several types share LlamaForCausalLM)."""
+    """The transformers model type of a causal-LM class: the one named like it (several types share
+    LlamaForCausalLM)."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
     candidates = [t for t, cls in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.items() if cls == architecture]
     if not candidates:
         raise ValueError(f"architecture {architecture!r} is not a transformers causal LM")
@@ -32,6 +34,7 @@ def model_type_of(architecture: str) -> str:
 
 def build_config(model: dict[str, Any], dtype: str):
     from transformers import AutoConfig
+
     config = AutoConfig.for_model(model_type_of(model["architecture"]), **model["config"])
     config.architectures = [model["architecture"]]
     config.torch_dtype = dtype
@@ -42,8 +45,9 @@ def build_config(model: dict[str, Any], dtype: str):
 def ensure(model: dict[str, Any], dtype: str = "float32", seed: int = 0) -> Path:
     """Path of the generated model folder: config.json, and model.safetensors for a tiny model."""
     kind = model.get("kind", "tiny")
-    key = hashlib.sha256(json.dumps([FORMAT, kind, model["architecture"], model["config"], dtype, seed],
-                                    sort_keys=True).encode())
+    key = hashlib.sha256(
+        json.dumps([FORMAT, kind, model["architecture"], model["config"], dtype, seed], sort_keys=True).encode()
+    )
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "colobench" / "models")
     path = root / f"{model['name']}-{dtype}-{key.hexdigest()[:12]}"
     root.mkdir(parents=True, exist_ok=True)
@@ -57,6 +61,7 @@ def ensure(model: dict[str, Any], dtype: str = "float32", seed: int = 0) -> Path
         else:
             import torch
             import transformers
+
             torch.manual_seed(seed)
             net = getattr(transformers, model["architecture"])(config).to(getattr(torch, dtype))
             net.save_pretrained(str(path), safe_serialization=True)
@@ -73,6 +78,7 @@ def load(path: str | Path, dtype, device, seed: int):
     from the config with `seed`, without a pass through host memory."""
     import torch
     import transformers
+
     if has_weights(path):
         return transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(device)
     config = transformers.AutoConfig.from_pretrained(str(path))

@@ -24,15 +24,20 @@ from collections import defaultdict
 import torch
 
 CHECKSUM_SINCE = (0, 5, 12)
-VOCAB_PADDING = 64            # sglang pads the vocab dimension to a multiple of this; padded rows are not synced
+VOCAB_PADDING = 64  # sglang pads the vocab dimension to a multiple of this; padded rows are not synced
 # the sglang models whose code implements get_weights_by_name (sglang-contract.md 5.4)
 BY_NAME_ARCHITECTURES = frozenset({"LlamaForCausalLM", "GraniteForCausalLM", "Exaone4ForCausalLM", "OPTForCausalLM"})
 # the architectures whose sglang layout `engine_layout` knows (stacked q/k/v and gate/up, fused experts)
 CHECKSUM_ARCHITECTURES = frozenset({"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM"})
 _STACKED = re.compile(r"(.*)\.(q|k|v|gate|up)_proj\.(weight|bias)")
 _EXPERT = re.compile(r"(.*\.mlp\.experts)\.(\d+)\.(gate|up|down)_proj\.weight")
-_PARTS = {"q": ("qkv_proj", 0), "k": ("qkv_proj", 1), "v": ("qkv_proj", 2), "gate": ("gate_up_proj", 0),
-          "up": ("gate_up_proj", 1)}
+_PARTS = {
+    "q": ("qkv_proj", 0),
+    "k": ("qkv_proj", 1),
+    "v": ("qkv_proj", 2),
+    "gate": ("gate_up_proj", 0),
+    "up": ("gate_up_proj", 1),
+}
 
 
 def cpu_hash(t: torch.Tensor) -> str:
@@ -44,7 +49,7 @@ def cpu_hash(t: torch.Tensor) -> str:
 def engine_hash(t: torch.Tensor) -> str:
     """The engine's hash of a tensor as it holds it: sglang's GPU hash for a CUDA tensor, else `cpu_hash`."""
     if t.is_cuda:
-        try:                                    # 0.5.17 moved it
+        try:  # 0.5.17 moved it
             from sglang.kernels.ops.memory.gpu_tensor_hash import gpu_tensor_hash
         except ImportError:
             from sglang.srt.layers.multimodal import gpu_tensor_hash
@@ -65,8 +70,9 @@ def _no_sglang_checksum(architecture: str, version: tuple[int, ...], tp: int, vo
     return None
 
 
-def method(engine: str, architecture: str, choice: str = "auto", version: tuple[int, ...] = (),
-           tp: int = 1, vocab: int = 0) -> str:
+def method(
+    engine: str, architecture: str, choice: str = "auto", version: tuple[int, ...] = (), tp: int = 1, vocab: int = 0
+) -> str:
     """'checksum', 'by-name' or 'resync'; ValueError when `choice` is checksum and the engine cannot give one."""
     exact = "by-name" if engine == "reference" or architecture in BY_NAME_ARCHITECTURES else "resync"
     if choice == "exact":
@@ -89,9 +95,9 @@ def engine_layout(named: list[tuple[str, torch.Tensor]], engine: str) -> dict[st
     stacked: dict[str, dict[int, torch.Tensor]] = defaultdict(dict)
     experts: dict[str, dict[int, dict[str, torch.Tensor]]] = defaultdict(lambda: defaultdict(dict))
     for name, t in named:
-        if (m := _EXPERT.fullmatch(name)):
+        if m := _EXPERT.fullmatch(name):
             experts[m.group(1)][int(m.group(2))][m.group(3)] = t
-        elif (m := _STACKED.fullmatch(name)):
+        elif m := _STACKED.fullmatch(name):
             fused, index = _PARTS[m.group(2)]
             stacked[f"{m.group(1)}.{fused}.{m.group(3)}"][index] = t
         else:

@@ -29,9 +29,28 @@ import torch.multiprocessing  # noqa: F401 - registers torch's reductions with F
 from harness.runner import events
 from harness.runner.host import free_port, node_ip
 
-_SAFE_MODULES = {"torch", "torch.multiprocessing.reductions", "torch.storage", "torch._utils", "collections",
-                 "torch._tensor"}
-_SAFE_BUILTINS = {"list", "dict", "tuple", "set", "frozenset", "int", "float", "str", "bytes", "bool", "slice", "complex"}
+_SAFE_MODULES = {
+    "torch",
+    "torch.multiprocessing.reductions",
+    "torch.storage",
+    "torch._utils",
+    "collections",
+    "torch._tensor",
+}
+_SAFE_BUILTINS = {
+    "list",
+    "dict",
+    "tuple",
+    "set",
+    "frozenset",
+    "int",
+    "float",
+    "str",
+    "bytes",
+    "bool",
+    "slice",
+    "complex",
+}
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -54,6 +73,7 @@ def serialize(obj: Any) -> str:
 
 def deserialize(text: str) -> Any:
     import torch.multiprocessing.reductions  # noqa: F401 - registers the rebuild functions
+
     return SafeUnpickler(io.BytesIO(base64.b64decode(text, validate=True))).load()
 
 
@@ -83,17 +103,26 @@ def flatten(named: list[tuple[str, torch.Tensor]]) -> list[dict]:
         for name, t in items:
             flat = t.detach().contiguous().reshape(-1).view(torch.uint8)
             parts.append(flat)
-            meta.append({"name": name, "shape": list(t.shape), "dtype": str(dtype).removeprefix("torch."),
-                         "start": offset, "end": offset + flat.numel()})
+            meta.append(
+                {
+                    "name": name,
+                    "shape": list(t.shape),
+                    "dtype": str(dtype).removeprefix("torch."),
+                    "start": offset,
+                    "end": offset + flat.numel(),
+                }
+            )
             offset += flat.numel()
-        buckets.append({"flattened_tensor": torch.cat(parts), "metadata": meta})   # a fresh buffer, as sglang's bucket
+        buckets.append({"flattened_tensor": torch.cat(parts), "metadata": meta})  # a fresh buffer, as sglang's bucket
     return buckets
 
 
 def unflatten(bucket: dict) -> list[tuple[str, torch.Tensor]]:
     flat = bucket["flattened_tensor"]
-    return [(m["name"], flat[m["start"]:m["end"]].view(getattr(torch, m["dtype"])).view(m["shape"]))
-            for m in bucket["metadata"]]
+    return [
+        (m["name"], flat[m["start"] : m["end"]].view(getattr(torch, m["dtype"])).view(m["shape"]))
+        for m in bucket["metadata"]
+    ]
 
 
 def chunks(named: list[tuple[str, torch.Tensor]], limit_bytes: int) -> list[list[tuple[str, torch.Tensor]]]:
@@ -143,8 +172,14 @@ class RankGather:
         dist.barrier(group=self.group)
 
 
-def sync_colocated(client, named: list[tuple[str, torch.Tensor]], weight_version: str, codec: Codec = reference_codec,
-                   bucket_bytes: int = 512 * 2**20, ranks: RankGather | None = None) -> dict:
+def sync_colocated(
+    client,
+    named: list[tuple[str, torch.Tensor]],
+    weight_version: str,
+    codec: Codec = reference_codec,
+    bucket_bytes: int = 512 * 2**20,
+    ranks: RankGather | None = None,
+) -> dict:
     """Send all tensors through update_weights_from_tensor in chunks; returns bytes, seconds and POST count.
 
     The codec gives one payload per engine TP rank (each rank maps a buffer on its own GPU, as Miles' per-rank
@@ -159,10 +194,11 @@ def sync_colocated(client, named: list[tuple[str, torch.Tensor]], weight_version
         for j, (per_rank, keep_alive) in enumerate(encoded):
             if ranks is not None:
                 per_rank = ranks.gather(per_rank)
-            if per_rank is not None:       # the last POST flushes the cache (no extra round trip)
+            if per_rank is not None:  # the last POST flushes the cache (no extra round trip)
                 last = i == len(groups) - 1 and j == len(encoded) - 1
-                client.update_weights_from_tensor(per_rank, load_format="flattened_bucket", flush_cache=last,
-                                                  weight_version=weight_version)
+                client.update_weights_from_tensor(
+                    per_rank, load_format="flattened_bucket", flush_cache=last, weight_version=weight_version
+                )
                 posts += 1
             if ranks is not None:
                 ranks.barrier()
@@ -171,13 +207,17 @@ def sync_colocated(client, named: list[tuple[str, torch.Tensor]], weight_version
     return {"bytes": total, "seconds": time.perf_counter() - start, "buckets": posts}
 
 
-def custom_group(backend: str, master: str, port: int, rank: int, world: int, group_name: str,
-                 timeout_s: float = 120.0):
+def custom_group(
+    backend: str, master: str, port: int, rank: int, world: int, group_name: str, timeout_s: float = 120.0
+):
     """A process group outside the default one, built as sglang's init_custom_process_group builds it: the store's
     keys prefixed with the group name (without the prefix, NCCL's unique id is never found by the engine's side and
     both ends wait forever in the first broadcast: seen on 2xH200 with sglang 0.5.12)."""
     from torch.distributed import distributed_c10d as c10d
-    store, rank, world = next(c10d.rendezvous(f"tcp://{master}:{port}", rank, world, timeout=timedelta(seconds=timeout_s)))
+
+    store, rank, world = next(
+        c10d.rendezvous(f"tcp://{master}:{port}", rank, world, timeout=timedelta(seconds=timeout_s))
+    )
     store.set_timeout(timedelta(seconds=timeout_s))
     store = c10d.PrefixStore(group_name, store)
     params = inspect.signature(c10d._new_process_group_helper).parameters
@@ -196,11 +236,14 @@ class BroadcastSync:
     def __init__(self, client, engine_tp: int, backend: str, group_name: str = "weight_update_group") -> None:
         self.client = client
         self.group_name = group_name
-        master = node_ip()          # the trainer's node: the engine may run on another one
+        master = node_ip()  # the trainer's node: the engine may run on another one
         port = free_port(host=master)
         reply: dict = {}
-        thread = threading.Thread(target=lambda: reply.update(client.init_weights_update_group(
-            master, port, 1, engine_tp + 1, group_name, backend)))
+        thread = threading.Thread(
+            target=lambda: reply.update(
+                client.init_weights_update_group(master, port, 1, engine_tp + 1, group_name, backend)
+            )
+        )
         thread.start()
         self.group = custom_group(backend, master, port, 0, engine_tp + 1, group_name)
         thread.join()
@@ -214,8 +257,13 @@ class BroadcastSync:
         names = [n for n, _ in named]
         dtypes = [str(t.dtype).removeprefix("torch.") for _, t in named]
         shapes = [list(t.shape) for _, t in named]
-        thread = threading.Thread(target=lambda: reply.update(self.client.update_weights_from_distributed(
-            names, dtypes, shapes, self.group_name, weight_version=weight_version)))
+        thread = threading.Thread(
+            target=lambda: reply.update(
+                self.client.update_weights_from_distributed(
+                    names, dtypes, shapes, self.group_name, weight_version=weight_version
+                )
+            )
+        )
         thread.start()
         for _, t in named:
             dist.broadcast(t.detach().contiguous(), src=0, group=self.group)

@@ -34,12 +34,18 @@ def _run(argv: list[str], timeout: float = 30) -> str:
 def gpu_facts() -> dict[str, str]:
     if not shutil.which("nvidia-smi"):
         return {"gpu.count": "0"}
-    out = _run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]).strip().splitlines()
+    out = (
+        _run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"])
+        .strip()
+        .splitlines()
+    )
     if not out:
         return {"gpu.count": "0"}
     name, driver, mem = (x.strip() for x in out[0].split(","))
-    cuda = next((ln.split("CUDA Version:")[1].split()[0] for ln in _run(["nvidia-smi"]).splitlines()
-                 if "CUDA Version:" in ln), "")
+    cuda = next(
+        (ln.split("CUDA Version:")[1].split()[0] for ln in _run(["nvidia-smi"]).splitlines() if "CUDA Version:" in ln),
+        "",
+    )
     return {"gpu.name": name, "gpu.driver": driver, "gpu.memory": mem, "gpu.count": str(len(out)), "cuda.driver": cuda}
 
 
@@ -67,8 +73,12 @@ def relevant_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 def collect(python: str, runner_versions: dict[str, str] | None = None) -> dict[str, Any]:
     """The fingerprint of one run: host facts + the runner's versions + env + pip freeze."""
-    facts: dict[str, Any] = {"cpu.model": cpu_model(), "cpu.count": str(os.cpu_count()), "python": platform.python_version(),
-                             **gpu_facts()}
+    facts: dict[str, Any] = {
+        "cpu.model": cpu_model(),
+        "cpu.count": str(os.cpu_count()),
+        "python": platform.python_version(),
+        **gpu_facts(),
+    }
     facts.update({f"version.{k}": str(v) for k, v in (runner_versions or {}).items()})
     facts["env"] = relevant_env()
     facts["pip"] = list(pip_freeze(python))
@@ -88,6 +98,7 @@ def changed(a: dict[str, Any], b: dict[str, Any], missing: str = "-") -> list[tu
 
 def diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(key, a, b) for facts that differ; env vars and pip pins are compared one by one."""
+
     def flat(fp: dict[str, Any]) -> dict[str, str]:
         out = {k: str(v) for k, v in fp.items() if k not in ("env", "pip")}
         out.update({f"env.{k}": v for k, v in (fp.get("env") or {}).items()})
@@ -97,5 +108,6 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
                 name, _, ver = pin.partition(" @ ")
             out[f"pip.{name.strip().lower()}"] = ver.strip() or pin
         return out
+
     fa, fb = flat(a), flat(b)
     return changed(fa, fb)

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS trust (
 
 def identity(scenario_id: str) -> str:
     """A scenario's id without its sglang version (the same scenario across versions) and without the suffix of an
-    A/B run (`.ab3b`): a side's runs are runs of the scenario at that side's version (an injected fault is in the id)."""
+    A/B run (`.ab3b`): a side's runs are runs of the scenario at that side's version (an injected fault is in the
+    id)."""
     unversioned = re.sub(r"\.sglang-\d[\w.+-]*?(?=\.(?!post|dev|rc)[a-z]|$)", ".sglang", scenario_id)
     return re.sub(r"\.ab\d+[ab]$", "", unversioned)
 
@@ -74,38 +75,68 @@ class HistoryStore:
                 self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA busy_timeout=60000")
             self.db.executescript(_SCHEMA_SQL)
-            if "rep" not in [c[1] for c in self.db.execute("PRAGMA table_info(samples)")]:   # a pre-repeat file
+            if "rep" not in [c[1] for c in self.db.execute("PRAGMA table_info(samples)")]:  # a pre-repeat file
                 self.db.execute("ALTER TABLE samples ADD COLUMN rep INTEGER NOT NULL DEFAULT 0")
-            if "duration_s" not in [c[1] for c in self.db.execute("PRAGMA table_info(runs)")]:   # a pre-shard file
+            if "duration_s" not in [c[1] for c in self.db.execute("PRAGMA table_info(runs)")]:  # a pre-shard file
                 self.db.execute("ALTER TABLE runs ADD COLUMN duration_s REAL NOT NULL DEFAULT 0")
         except sqlite3.Error as exc:
-            raise HistoryError(f"{self.path}: cannot open the history database ({exc}); move it aside or restore it "
-                               "(colobench history export/import)") from None
+            raise HistoryError(
+                f"{self.path}: cannot open the history database ({exc}); move it aside or restore it "
+                "(colobench history export/import)"
+            ) from None
 
     def close(self) -> None:
         self.db.close()
 
-    def record_run(self, run_id: str, scenario_id: str, sglang: str | None, bucket: str, fingerprint: dict[str, Any],
-                   verdict: str, repetitions: list[dict[str, list[float]]], run_dir: str = "",
-                   duration_s: float = 0.0) -> int:
+    def record_run(
+        self,
+        run_id: str,
+        scenario_id: str,
+        sglang: str | None,
+        bucket: str,
+        fingerprint: dict[str, Any],
+        verdict: str,
+        repetitions: list[dict[str, list[float]]],
+        run_dir: str = "",
+        duration_s: float = 0.0,
+    ) -> int:
         """One scenario run and all its samples (by repetition), in one transaction. Non-finite values are refused."""
         for values in repetitions:
             for metric, vals in values.items():
                 bad = [v for v in vals if not isinstance(v, (int, float)) or not math.isfinite(v)]
                 if bad:
-                    raise HistoryError(f"{scenario_id}: metric {metric!r} has a non-finite value {bad[0]!r}; not recorded")
+                    raise HistoryError(
+                        f"{scenario_id}: metric {metric!r} has a non-finite value {bad[0]!r}; not recorded"
+                    )
         try:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 cur = self.db.execute(
                     "INSERT INTO runs(run_id, scenario_id, identity, sglang, bucket, fingerprint, verdict, run_dir,"
                     " recorded, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (run_id, scenario_id, identity(scenario_id), sglang, bucket, json.dumps(fingerprint, sort_keys=True),
-                     verdict, run_dir, time.time(), float(duration_s)))
+                    (
+                        run_id,
+                        scenario_id,
+                        identity(scenario_id),
+                        sglang,
+                        bucket,
+                        json.dumps(fingerprint, sort_keys=True),
+                        verdict,
+                        run_dir,
+                        time.time(),
+                        float(duration_s),
+                    ),
+                )
                 row = cur.lastrowid
-                self.db.executemany("INSERT INTO samples(run_row, metric, value, rep) VALUES (?,?,?,?)",
-                                    [(row, m, float(v), rep) for rep, values in enumerate(repetitions)
-                                     for m, vals in values.items() for v in vals])
+                self.db.executemany(
+                    "INSERT INTO samples(run_row, metric, value, rep) VALUES (?,?,?,?)",
+                    [
+                        (row, m, float(v), rep)
+                        for rep, values in enumerate(repetitions)
+                        for m, vals in values.items()
+                        for v in vals
+                    ],
+                )
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: cannot record {scenario_id}: {exc}") from None
         return int(row)
@@ -113,20 +144,27 @@ class HistoryStore:
     def baseline(self, scenario_id: str, bucket: str, limit: int = 20) -> list[dict[str, list[float]]]:
         """Samples of each run in the trusted window: the last `limit` promoted, not revoked, passing runs of this
         scenario and bucket. Steps of one run share that run's offset, so the gate summarises each run to one value."""
-        wanted = identity(scenario_id)    # today's rule, like every other read (the stored column may be older)
-        rows = [r for r, sid in self.db.execute(
-            "SELECT r.id, r.scenario_id FROM runs r JOIN trust t ON t.run_id = r.run_id WHERE r.bucket = ?"
-            " AND t.promoted IS NOT NULL AND t.revoked IS NULL AND r.verdict = 'pass' ORDER BY r.id DESC",
-            (bucket,)) if identity(sid) == wanted][:limit]
+        wanted = identity(scenario_id)  # today's rule, like every other read (the stored column may be older)
+        rows = [
+            r
+            for r, sid in self.db.execute(
+                "SELECT r.id, r.scenario_id FROM runs r JOIN trust t ON t.run_id = r.run_id WHERE r.bucket = ?"
+                " AND t.promoted IS NOT NULL AND t.revoked IS NULL AND r.verdict = 'pass' ORDER BY r.id DESC",
+                (bucket,),
+            )
+            if identity(sid) == wanted
+        ][:limit]
         window = self._by_identity(f"r.id IN ({','.join('?' * len(rows))})", tuple(rows)) if rows else {}
         return window.get(wanted, [])
 
     def _by_identity(self, where: str, params: tuple) -> dict[str, list[dict[str, list[float]]]]:
         """{scenario identity: samples of each run} for the runs rows matching `where`."""
-        sql = ("SELECT r.scenario_id, s.run_row, s.rep, s.metric, s.value FROM samples s JOIN runs r ON r.id = s.run_row"
-               f" WHERE {where} ORDER BY s.run_row, s.rep")
+        sql = (
+            "SELECT r.scenario_id, s.run_row, s.rep, s.metric, s.value FROM samples s JOIN runs r ON r.id = s.run_row"
+            f" WHERE {where} ORDER BY s.run_row, s.rep"
+        )
         out: dict[str, dict[tuple[int, int], dict[str, list[float]]]] = {}
-        for sid, row, rep, name, value in self.db.execute(sql, params):   # identity() now, not as it was when written
+        for sid, row, rep, name, value in self.db.execute(sql, params):  # identity() now, not as it was when written
             out.setdefault(identity(sid), {}).setdefault((row, rep), {}).setdefault(name, []).append(value)
         return {ident: list(runs.values()) for ident, runs in out.items()}
 
@@ -142,7 +180,9 @@ class HistoryStore:
 
     def runs(self, run_id: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, run_id, scenario_id, sglang, bucket, verdict, fingerprint, run_dir FROM runs"
-        rows = self.db.execute(sql + (" WHERE run_id = ?" if run_id else "") + " ORDER BY id", (run_id,) if run_id else ())
+        rows = self.db.execute(
+            sql + (" WHERE run_id = ?" if run_id else "") + " ORDER BY id", (run_id,) if run_id else ()
+        )
         keys = ("row", "run_id", "scenario_id", "sglang", "bucket", "verdict", "fingerprint", "run_dir")
         return [dict(zip(keys, r)) for r in rows]
 
@@ -156,19 +196,39 @@ class HistoryStore:
         return {k: sorted(v)[len(v) // 2] for k, v in seen.items()}
 
     def export_rows(self) -> list[dict[str, Any]]:
-        """Every run (with its samples), trust mark and interrupt mark, as JSON-ready rows (`colobench history export`)."""
-        cols = ("id", "run_id", "scenario_id", "sglang", "bucket", "fingerprint", "verdict", "run_dir", "recorded",
-                "duration_s")
+        """Every run (with its samples), trust mark and interrupt mark, as JSON-ready rows (`colobench history
+        export`)."""
+        cols = (
+            "id",
+            "run_id",
+            "scenario_id",
+            "sglang",
+            "bucket",
+            "fingerprint",
+            "verdict",
+            "run_dir",
+            "recorded",
+            "duration_s",
+        )
         samples: dict[int, list] = {}
-        for row, metric, value, rep in self.db.execute("SELECT run_row, metric, value, rep FROM samples ORDER BY rowid"):
+        for row, metric, value, rep in self.db.execute(
+            "SELECT run_row, metric, value, rep FROM samples ORDER BY rowid"
+        ):
             samples.setdefault(row, []).append([metric, value, rep])
         out: list[dict[str, Any]] = []
         for r in self.db.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY id"):
             row = dict(zip(cols, r))
-            out.append({"kind": "run", **{k: v for k, v in row.items() if k != "id"}, "samples": samples.get(row["id"], [])})
-        out += [{"kind": "trust", "run_id": a, "promoted": b, "revoked": c}
-                for a, b, c in self.db.execute("SELECT run_id, promoted, revoked FROM trust")]
-        out += [{"kind": "interrupted", "run_id": a, "at": b} for a, b in self.db.execute("SELECT run_id, at FROM interrupted")]
+            out.append(
+                {"kind": "run", **{k: v for k, v in row.items() if k != "id"}, "samples": samples.get(row["id"], [])}
+            )
+        out += [
+            {"kind": "trust", "run_id": a, "promoted": b, "revoked": c}
+            for a, b, c in self.db.execute("SELECT run_id, promoted, revoked FROM trust")
+        ]
+        out += [
+            {"kind": "interrupted", "run_id": a, "at": b}
+            for a, b in self.db.execute("SELECT run_id, at FROM interrupted")
+        ]
         return out
 
     def import_rows(self, rows: list[dict[str, Any]], where: str) -> int:
@@ -181,24 +241,43 @@ class HistoryStore:
                     kind = r.get("kind") if isinstance(r, dict) else None
                     if kind == "run":
                         key = (r["run_id"], r["scenario_id"], float(r["recorded"]))
-                        if self.db.execute("SELECT 1 FROM runs WHERE run_id = ? AND scenario_id = ? AND recorded = ?",
-                                           key).fetchone():
+                        if self.db.execute(
+                            "SELECT 1 FROM runs WHERE run_id = ? AND scenario_id = ? AND recorded = ?", key
+                        ).fetchone():
                             continue
                         if not all(isinstance(v, (int, float)) and math.isfinite(v) for _, v, _ in r["samples"]):
                             raise ValueError("a non-finite sample")
                         cur = self.db.execute(
-                            "INSERT INTO runs(run_id, scenario_id, identity, sglang, bucket, fingerprint, verdict, run_dir,"
+                            "INSERT INTO runs(run_id, scenario_id, identity, sglang, bucket, fingerprint, verdict, "
+                            "run_dir,"
                             " recorded, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                            (r["run_id"], r["scenario_id"], identity(r["scenario_id"]), r.get("sglang"), r["bucket"],
-                             r["fingerprint"], r["verdict"], r.get("run_dir", ""), key[2], float(r.get("duration_s", 0))))
-                        self.db.executemany("INSERT INTO samples(run_row, metric, value, rep) VALUES (?,?,?,?)",
-                                            [(cur.lastrowid, m, float(v), int(rep)) for m, v, rep in r["samples"]])
+                            (
+                                r["run_id"],
+                                r["scenario_id"],
+                                identity(r["scenario_id"]),
+                                r.get("sglang"),
+                                r["bucket"],
+                                r["fingerprint"],
+                                r["verdict"],
+                                r.get("run_dir", ""),
+                                key[2],
+                                float(r.get("duration_s", 0)),
+                            ),
+                        )
+                        self.db.executemany(
+                            "INSERT INTO samples(run_row, metric, value, rep) VALUES (?,?,?,?)",
+                            [(cur.lastrowid, m, float(v), int(rep)) for m, v, rep in r["samples"]],
+                        )
                         added += 1
                     elif kind == "trust":
-                        self.db.execute("INSERT OR REPLACE INTO trust(run_id, promoted, revoked) VALUES (?,?,?)",
-                                        (r["run_id"], r.get("promoted"), r.get("revoked")))
+                        self.db.execute(
+                            "INSERT OR REPLACE INTO trust(run_id, promoted, revoked) VALUES (?,?,?)",
+                            (r["run_id"], r.get("promoted"), r.get("revoked")),
+                        )
                     elif kind == "interrupted":
-                        self.db.execute("INSERT OR REPLACE INTO interrupted(run_id, at) VALUES (?,?)", (r["run_id"], r["at"]))
+                        self.db.execute(
+                            "INSERT OR REPLACE INTO interrupted(run_id, at) VALUES (?,?)", (r["run_id"], r["at"])
+                        )
                     else:
                         raise ValueError(f"row {i + 1}: unknown kind {kind!r}")
         except (KeyError, TypeError, ValueError) as exc:
@@ -225,15 +304,25 @@ class HistoryStore:
     def promote(self, run_id: str) -> None:
         self._known(run_id)
         with self.db:
-            self.db.execute("INSERT INTO trust(run_id, promoted, revoked) VALUES (?, ?, NULL) ON CONFLICT(run_id)"
-                            " DO UPDATE SET promoted = excluded.promoted, revoked = NULL", (run_id, time.time()))
+            self.db.execute(
+                "INSERT INTO trust(run_id, promoted, revoked) VALUES (?, ?, NULL) ON CONFLICT(run_id)"
+                " DO UPDATE SET promoted = excluded.promoted, revoked = NULL",
+                (run_id, time.time()),
+            )
 
     def revoke(self, run_id: str) -> None:
         self._known(run_id)
         with self.db:
-            self.db.execute("INSERT INTO trust(run_id, promoted, revoked) VALUES (?, NULL, ?) ON CONFLICT(run_id)"
-                            " DO UPDATE SET revoked = excluded.revoked", (run_id, time.time()))
+            self.db.execute(
+                "INSERT INTO trust(run_id, promoted, revoked) VALUES (?, NULL, ?) ON CONFLICT(run_id)"
+                " DO UPDATE SET revoked = excluded.revoked",
+                (run_id, time.time()),
+            )
 
     def trusted_runs(self) -> list[str]:
-        return [r for (r,) in self.db.execute(
-            "SELECT run_id FROM trust WHERE promoted IS NOT NULL AND revoked IS NULL ORDER BY promoted")]
+        return [
+            r
+            for (r,) in self.db.execute(
+                "SELECT run_id FROM trust WHERE promoted IS NOT NULL AND revoked IS NULL ORDER BY promoted"
+            )
+        ]

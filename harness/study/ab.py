@@ -15,7 +15,7 @@ import dataclasses
 import yaml
 
 from harness.errors import ColobenchError
-from harness.judge import metrics, stats
+from harness.judge import metrics
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Evidence, Verdict, fold
 from harness.matrix import defaults, schema
@@ -38,6 +38,7 @@ def engine_args_from_spec(spec: str) -> dict:
     if problem:
         raise ColobenchError(f"--ab args:{spec}: {problem}")
     return out
+
 
 def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
     """One run of one side. Its id ends in `.ab<rep><side>` (a folder of its own); a version variant changes the
@@ -72,21 +73,42 @@ def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: lis
     """B against A: a failure only B has, else the relative gates (the scenario's own, or defaults.yaml's `ab:` for
     the metrics A emitted) on one value per run; the verdict from the one fold."""
     gates = gates_of(scenario, {m for r in ra for m in r.metrics})
-    sa, sb = metrics.per_run_values([r.metrics for r in ra], gates), metrics.per_run_values([r.metrics for r in rb], gates)
+    sa, sb = (
+        metrics.per_run_values([r.metrics for r in ra], gates),
+        metrics.per_run_values([r.metrics for r in rb], gates),
+    )
     name = f"{history.identity(scenario.id)}.ab-{a}-vs-{b}".replace(":", "-")
     props = {"ab.a": a, "ab.b": b, "repeat": str(len(rb))}
     bad_b = [r for r in rb if r.verdict == Verdict.REGRESSED]
     bad_a = [r for r in ra if r.verdict == Verdict.REGRESSED]
     if bad_b and not bad_a:
-        return ScenarioResult(name, Verdict.REGRESSED, f"{b} fails where {a} passes: {bad_b[0].reason}",
-                              metrics=sb, diagnosis=bad_b[0].diagnosis, properties=props, run_dir=bad_b[0].run_dir)
+        return ScenarioResult(
+            name,
+            Verdict.REGRESSED,
+            f"{b} fails where {a} passes: {bad_b[0].reason}",
+            metrics=sb,
+            diagnosis=bad_b[0].diagnosis,
+            properties=props,
+            run_dir=bad_b[0].run_dir,
+        )
     if bad_a or any(r.verdict == Verdict.INFRA_ERROR for r in ra + rb):
-        return ScenarioResult(name, Verdict.INCONCLUSIVE, "a run of A failed or hit an infra error; no metric decision",
-                              metrics=sb, properties=props)
+        return ScenarioResult(
+            name,
+            Verdict.INCONCLUSIVE,
+            "a run of A failed or hit an infra error; no metric decision",
+            metrics=sb,
+            properties=props,
+        )
     judged = metrics.evaluate(gates, sb, sa, paired=True, probe_cv=execute.probe_cv(ra + rb))
     verdict, reason = fold(Evidence(), [], judged, None, None)
-    return ScenarioResult(name, verdict, reason or "; ".join(g.reason for g in judged if g.reason), metrics=sb,
-                          properties=props, gates=[g.to_json() for g in judged])
+    return ScenarioResult(
+        name,
+        verdict,
+        reason or "; ".join(g.reason for g in judged if g.reason),
+        metrics=sb,
+        properties=props,
+        gates=[g.to_json() for g in judged],
+    )
 
 
 def warn_underpowered(sess: Session, s: Scenario) -> None:
@@ -94,9 +116,12 @@ def warn_underpowered(sess: Session, s: Scenario) -> None:
     must rest on) needs metrics.MIN_RUNS_FOR_SPREAD pairs."""
     need = metrics.MIN_RUNS_FOR_SPREAD
     if s.settings["repeat"] < need:
-        print(f"colobench: {s.id}: repeat {s.settings['repeat']} a side gives fewer than {need} pairs, too few to "
-              f"measure the runs' spread, so --ab can only say inconclusive; use repeat >= {need}",
-              file=sess.out, flush=True)
+        print(
+            f"colobench: {s.id}: repeat {s.settings['repeat']} a side gives fewer than {need} pairs, too few to "
+            f"measure the runs' spread, so --ab can only say inconclusive; use repeat >= {need}",
+            file=sess.out,
+            flush=True,
+        )
 
 
 def abba(rep: int, sides: tuple) -> tuple:

@@ -30,7 +30,7 @@ GOOD, BAD, SKIP = "good", "bad", "skip"
 @dataclass
 class Probe:
     candidate: str
-    outcome: str                  # good | bad | skip
+    outcome: str  # good | bad | skip
     result: ScenarioResult | None
     note: str = ""
 
@@ -41,7 +41,7 @@ class BisectResult:
     probes: list[Probe] = field(default_factory=list)
     first_bad: str | None = None
     last_good: str | None = None
-    ambiguous: list[str] = field(default_factory=list)     # first bad is one of these (skips in the way)
+    ambiguous: list[str] = field(default_factory=list)  # first bad is one of these (skips in the way)
 
     def probe_of(self, candidate: str | None) -> Probe | None:
         return next((p for p in self.probes if p.candidate == candidate and p.outcome != SKIP), None)
@@ -79,7 +79,7 @@ def search(candidates: list[str], probe: Callable[[str], Probe], confirm_bad: bo
         mid = (lo + hi) // 2
         order = sorted((i for i in range(lo + 1, hi) if outcome.get(i) != SKIP), key=lambda i: (abs(i - mid), i))
         if not order:
-            result.ambiguous = candidates[lo + 1: hi + 1]
+            result.ambiguous = candidates[lo + 1 : hi + 1]
             break
         i = order[0]
         verdict = run(i)
@@ -101,8 +101,9 @@ def per_run(result: ScenarioResult, metric: str) -> list[float]:
     return metrics.per_run_values(result.repetitions or [result.metrics], {metric: {}}).get(metric, [])
 
 
-def classify_metric(result: ScenarioResult, metric: str, reference: list[float], max_drop: float | None,
-                    max_rise: float | None) -> tuple[str, str]:
+def classify_metric(
+    result: ScenarioResult, metric: str, reference: list[float], max_drop: float | None, max_rise: float | None
+) -> tuple[str, str]:
     """good/bad by the one comparison rule (change.decide) of the probe's runs against the good end's (`reference`,
     one value per run); skip when it did not run, or when its runs cannot tell a change from noise."""
     if result.verdict in (Verdict.INFRA_ERROR, Verdict.SKIPPED):
@@ -110,8 +111,13 @@ def classify_metric(result: ScenarioResult, metric: str, reference: list[float],
     values = per_run(result, metric)
     if not values or not reference:
         return SKIP, f"{metric}: no samples"
-    found = change.decide(reference, values, "higher" if max_drop is not None else "lower",
-                          max_drop if max_drop is not None else max_rise, defaults.metric(metric).abs_floor)
+    found = change.decide(
+        reference,
+        values,
+        "higher" if max_drop is not None else "lower",
+        max_drop if max_drop is not None else max_rise,
+        defaults.metric(metric).abs_floor,
+    )
     note = f"{metric} {found.relative:+.1%} vs good end" + (f" (p={found.p:.3g})" if found.p is not None else "")
     if found.outcome == change.Outcome.INCONCLUSIVE:
         return SKIP, f"{note}: beyond the threshold but not beyond the runs' noise (raise repeat)"
@@ -121,8 +127,9 @@ def classify_metric(result: ScenarioResult, metric: str, reference: list[float],
 def versions_between(good: str, bad: str, available: list[str]) -> list[str]:
     """Released versions from good to bad inclusive, in order."""
     lo, hi = version_key(good), version_key(bad)
-    inside = sorted({v for v in available if lo <= version_key(v) <= hi and not re.search(r"(rc|a|b|dev)\d*$", v)},
-                    key=version_key)
+    inside = sorted(
+        {v for v in available if lo <= version_key(v) <= hi and not re.search(r"(rc|a|b|dev)\d*$", v)}, key=version_key
+    )
     for end in (good, bad):
         if end not in inside:
             raise ColobenchError(f"bisect: version {end} is not among the available versions")
@@ -131,7 +138,9 @@ def versions_between(good: str, bad: str, available: list[str]) -> list[str]:
 
 def index_versions(package: str = "sglang") -> list[str]:
     """Versions the package index offers (pip index versions)."""
-    out = subprocess.run(["python3", "-m", "pip", "index", "versions", package], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        ["python3", "-m", "pip", "index", "versions", package], capture_output=True, text=True, timeout=120
+    )
     m = re.search(r"Available versions:\s*(.+)", out.stdout)
     if not m:
         raise ColobenchError(f"bisect: cannot list {package} versions from the package index; pass --versions a,b,c")
@@ -140,11 +149,16 @@ def index_versions(package: str = "sglang") -> list[str]:
 
 def commits_between(repo: Path, good: str, bad: str) -> list[str]:
     """good, then every commit on the ancestry path to bad (oldest first)."""
-    out = subprocess.run(["git", "-C", str(repo), "rev-list", "--reverse", "--ancestry-path", f"{good}..{bad}"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "-C", str(repo), "rev-list", "--reverse", "--ancestry-path", f"{good}..{bad}"],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise ColobenchError(f"bisect: {repo}: cannot list commits {good}..{bad}: {out.stderr.strip()[:200]}")
-    full_good = subprocess.run(["git", "-C", str(repo), "rev-parse", good], capture_output=True, text=True).stdout.strip()
+    full_good = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", good], capture_output=True, text=True
+    ).stdout.strip()
     return [full_good] + out.stdout.split()
 
 
@@ -160,7 +174,13 @@ def diffs(last_good: ScenarioResult | None, first_bad: ScenarioResult | None) ->
         a = stats.finite(last_good.metrics.get(k, []))
         b = stats.finite(first_bad.metrics.get(k, []))
         if a and b:
-            metrics.append((k, f"{stats.centre(a):.4g}", f"{stats.centre(b):.4g} ({stats.relative_change(stats.centre(b), stats.centre(a)):+.1%})"))
+            metrics.append(
+                (
+                    k,
+                    f"{stats.centre(a):.4g}",
+                    f"{stats.centre(b):.4g} ({stats.relative_change(stats.centre(b), stats.centre(a)):+.1%})",
+                )
+            )
         elif a or b:
             metrics.append((k, f"{stats.centre(a):.4g}" if a else "-", f"{stats.centre(b):.4g}" if b else "-"))
     pa = {k: v for k, v in last_good.properties.items() if k.startswith(("version.", "axis.sglang", "env."))}

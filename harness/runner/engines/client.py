@@ -11,8 +11,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-
-FORWARD_COUNTER = "sglang:forward_execution_seconds_total"   # sglang's device timer (0.5.11+), the reference's clock
+FORWARD_COUNTER = "sglang:forward_execution_seconds_total"  # sglang's device timer (0.5.11+), the reference's clock
 
 
 class EngineHTTPError(RuntimeError):
@@ -24,7 +23,7 @@ def forward_counter(prometheus_text: str) -> float | None:
     a Prometheus text page; None where the page has no such counter."""
     values = []
     for line in prometheus_text.splitlines():
-        if line.startswith(FORWARD_COUNTER) and line[len(FORWARD_COUNTER):][:1] in ("{", " "):
+        if line.startswith(FORWARD_COUNTER) and line[len(FORWARD_COUNTER) :][:1] in ("{", " "):
             try:
                 values.append(float(line.rsplit(" ", 1)[1]))
             except ValueError:
@@ -39,8 +38,9 @@ class EngineClient:
 
     def _call(self, method: str, path: str, body: Any = None, timeout: float | None = None, raw: bool = False) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout or self.timeout_s) as resp:
                 text = resp.read().decode()
@@ -73,12 +73,15 @@ class EngineClient:
         except (OSError, EngineHTTPError):
             return None
 
-    def generate(self, input_ids: list[list[int]], max_new_tokens: int, temperature: float = 1.0,
-                 seed: int | None = None) -> list[dict]:
+    def generate(
+        self, input_ids: list[list[int]], max_new_tokens: int, temperature: float = 1.0, seed: int | None = None
+    ) -> list[dict]:
         params = {"max_new_tokens": max_new_tokens, "temperature": temperature, "ignore_eos": True}
         if seed is not None:
             params["sampling_seed"] = seed
-        out = self._call("POST", "/generate", {"input_ids": input_ids, "sampling_params": params, "return_logprob": True})
+        out = self._call(
+            "POST", "/generate", {"input_ids": input_ids, "sampling_params": params, "return_logprob": True}
+        )
         return out if isinstance(out, list) else [out]
 
     def flush_cache(self) -> None:
@@ -97,26 +100,63 @@ class EngineClient:
     def resume_memory_occupation(self, tags: list[str] | None = None) -> None:
         self._call("POST", "/resume_memory_occupation", {"tags": tags})
 
-    def update_weights_from_tensor(self, serialized_named_tensors: list[str], load_format: str | None = None,
-                                   flush_cache: bool = True, weight_version: str | None = None) -> dict:
-        reply = self._call("POST", "/update_weights_from_tensor", {
-            "serialized_named_tensors": serialized_named_tensors, "load_format": load_format,
-            "flush_cache": flush_cache, "weight_version": weight_version})
+    def update_weights_from_tensor(
+        self,
+        serialized_named_tensors: list[str],
+        load_format: str | None = None,
+        flush_cache: bool = True,
+        weight_version: str | None = None,
+    ) -> dict:
+        reply = self._call(
+            "POST",
+            "/update_weights_from_tensor",
+            {
+                "serialized_named_tensors": serialized_named_tensors,
+                "load_format": load_format,
+                "flush_cache": flush_cache,
+                "weight_version": weight_version,
+            },
+        )
         if not reply or not reply.get("success", False):
             raise RuntimeError(f"Base model weight sync failed on rollout engine: {reply}")
         return reply
 
-    def init_weights_update_group(self, master_address: str, master_port: int, rank_offset: int, world_size: int,
-                                  group_name: str, backend: str) -> dict:
-        return self._call("POST", "/init_weights_update_group", {
-            "master_address": master_address, "master_port": master_port, "rank_offset": rank_offset,
-            "world_size": world_size, "group_name": group_name, "backend": backend})
+    def init_weights_update_group(
+        self, master_address: str, master_port: int, rank_offset: int, world_size: int, group_name: str, backend: str
+    ) -> dict:
+        return self._call(
+            "POST",
+            "/init_weights_update_group",
+            {
+                "master_address": master_address,
+                "master_port": master_port,
+                "rank_offset": rank_offset,
+                "world_size": world_size,
+                "group_name": group_name,
+                "backend": backend,
+            },
+        )
 
-    def update_weights_from_distributed(self, names: list[str], dtypes: list[str], shapes: list[list[int]],
-                                        group_name: str, weight_version: str | None = None) -> dict:
-        return self._call("POST", "/update_weights_from_distributed", {
-            "names": names, "dtypes": dtypes, "shapes": shapes, "group_name": group_name, "flush_cache": True,
-            "weight_version": weight_version})
+    def update_weights_from_distributed(
+        self,
+        names: list[str],
+        dtypes: list[str],
+        shapes: list[list[int]],
+        group_name: str,
+        weight_version: str | None = None,
+    ) -> dict:
+        return self._call(
+            "POST",
+            "/update_weights_from_distributed",
+            {
+                "names": names,
+                "dtypes": dtypes,
+                "shapes": shapes,
+                "group_name": group_name,
+                "flush_cache": True,
+                "weight_version": weight_version,
+            },
+        )
 
     def weights_checker(self, action: str) -> dict:
         """/weights_checker (checksum, snapshot, reset_tensors, compare): the reply; a refused action (a failed

@@ -30,8 +30,14 @@ class EngineProcess:
 
     def start(self) -> int:
         log = open(self.log_path, "ab", buffering=0)
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         return self.proc.pid
 
@@ -41,8 +47,10 @@ class EngineProcess:
         start = time.monotonic()
         while True:
             if self.proc is not None and self.proc.poll() is not None:
-                raise EngineDied(f"Server process terminated unexpectedly. (exit code {self.proc.returncode}; "
-                                 f"see {Path(self.log_path).name})")
+                raise EngineDied(
+                    f"Server process terminated unexpectedly. (exit code {self.proc.returncode}; "
+                    f"see {Path(self.log_path).name})"
+                )
             if client.healthy():
                 return time.monotonic() - start
             if time.monotonic() - start > timeout_s:
@@ -82,8 +90,10 @@ def make_engine_actor():
         def __init__(self) -> None:
             self.engine: EngineProcess | None = None
 
-        def start(self, argv: list[str], env_overrides: dict[str, str], log_path: str, url: str, base_gpu_id: int) -> dict:
-            os.makedirs(os.path.dirname(log_path), exist_ok=True)      # the run folder's path on this actor's node
+        def start(
+            self, argv: list[str], env_overrides: dict[str, str], log_path: str, url: str, base_gpu_id: int
+        ) -> dict:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)  # the run folder's path on this actor's node
             env = {**os.environ, **env_overrides}
             self.engine = EngineProcess(argv, env, log_path, url)
             pid = self.engine.start()

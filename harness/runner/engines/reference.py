@@ -42,7 +42,7 @@ class Engine:
         self.released: set[str] = set()
         self.group = None
         self.requests = 0
-        self.forward_s = 0.0       # seconds spent in model calls: the CPU analogue of sglang's device timer
+        self.forward_s = 0.0  # seconds spent in model calls: the CPU analogue of sglang's device timer
         log(f"Load weight begin. model={args.model_path}")
         start = time.monotonic()
         # a shape model has no weights file: dummy weights (seeded unlike the trainer's), as sglang's
@@ -51,11 +51,13 @@ class Engine:
         torch.manual_seed(args.seed)
         self.model.eval()
         self.modules_params = dict(self.model.named_parameters())
-        self.snapshot: dict[str, torch.Tensor] = {}    # /weights_checker snapshot
+        self.snapshot: dict[str, torch.Tensor] = {}  # /weights_checker snapshot
         self.shapes = {n: tuple(t.shape) for n, t in self.modules_params.items()}
-        self.params = self._views()     # what a sync names: checkpoint names, views into the parameters
-        log(f"Load weight end. elapsed={time.monotonic() - start:.2f} s, type={type(self.model).__name__}, "
-            f"avail mem=cpu, mem usage={self.weight_bytes() / 2**30:.4f} GB.")
+        self.params = self._views()  # what a sync names: checkpoint names, views into the parameters
+        log(
+            f"Load weight end. elapsed={time.monotonic() - start:.2f} s, type={type(self.model).__name__}, "
+            f"avail mem=cpu, mem usage={self.weight_bytes() / 2**30:.4f} GB."
+        )
         self.kv_tokens = args.kv_tokens
         self.kv_pool = self._kv_alloc()
         log(f"KV Cache is allocated. #tokens: {self.kv_tokens}, K size: {self.kv_pool.numel() * 2 / 2**30:.4f} GB")
@@ -92,8 +94,10 @@ class Engine:
 
     def metrics_page(self) -> str:
         """/metrics: the forward-time counter in sglang's name and Prometheus text format."""
-        return (f"# TYPE {FORWARD_COUNTER} counter\n"
-                f'{FORWARD_COUNTER}{{category="decode",engine="reference"}} {self.forward_s:.6f}\n')
+        return (
+            f"# TYPE {FORWARD_COUNTER} counter\n"
+            f'{FORWARD_COUNTER}{{category="decode",engine="reference"}} {self.forward_s:.6f}\n'
+        )
 
     def generate(self, body: dict) -> list[dict]:
         if "weights" in self.released or "kv_cache" in self.released:
@@ -125,18 +129,28 @@ class Engine:
                 res = self._forward(input_ids=tok[:, None], past_key_values=past, use_cache=True)
                 past, logits = res.past_key_values, res.logits[:, -1, :]
         elapsed = time.monotonic() - start
-        return [{"output_ids": out_ids[i], "meta_info": {
-            "id": f"req-{self.requests}-{i}", "prompt_tokens": len(batch[i]), "completion_tokens": max_new,
-            "finish_reason": {"type": "length", "length": max_new}, "weight_version": self.weight_version,
-            "e2e_latency": elapsed, "output_token_logprobs": [[lp, t, None] for lp, t in zip(out_lp[i], out_ids[i])]}}
-            for i in range(len(batch))]
+        return [
+            {
+                "output_ids": out_ids[i],
+                "meta_info": {
+                    "id": f"req-{self.requests}-{i}",
+                    "prompt_tokens": len(batch[i]),
+                    "completion_tokens": max_new,
+                    "finish_reason": {"type": "length", "length": max_new},
+                    "weight_version": self.weight_version,
+                    "e2e_latency": elapsed,
+                    "output_token_logprobs": [[lp, t, None] for lp, t in zip(out_lp[i], out_ids[i])],
+                },
+            }
+            for i in range(len(batch))
+        ]
 
     # --- memory -------------------------------------------------------------------------------------------
     def release(self, tags: list[str] | None) -> None:
         for tag in tags or TAGS:
             if tag == "weights":
                 for p in self.modules_params.values():
-                    p.data = torch.empty(0, dtype=p.dtype)     # contents are gone, as in sglang without cpu backup
+                    p.data = torch.empty(0, dtype=p.dtype)  # contents are gone, as in sglang without cpu backup
             elif tag == "kv_cache":
                 self.kv_pool = torch.empty(0)
             self.released.add(tag)
@@ -175,11 +189,19 @@ class Engine:
     def init_group(self, body: dict) -> None:
         backend = body.get("backend", "gloo")
         if backend == "nccl":
-            backend = "gloo"   # CPU analogue
-        self.group = weight_sync.custom_group(backend, body["master_address"], int(body["master_port"]),
-                                              int(body["rank_offset"]), int(body["world_size"]), body["group_name"])
-        log(f"init custom process group: master_address={body['master_address']}, rank={body['rank_offset']}, "
-            f"world_size={body['world_size']}")
+            backend = "gloo"  # CPU analogue
+        self.group = weight_sync.custom_group(
+            backend,
+            body["master_address"],
+            int(body["master_port"]),
+            int(body["rank_offset"]),
+            int(body["world_size"]),
+            body["group_name"],
+        )
+        log(
+            f"init custom process group: master_address={body['master_address']}, rank={body['rank_offset']}, "
+            f"world_size={body['world_size']}"
+        )
 
     def update_from_distributed(self, body: dict) -> None:
         if self.group is None:
@@ -198,8 +220,16 @@ class Engine:
         into every weight), compare."""
         if action == "checksum":
             sums = {n: verify.cpu_hash(p) for n, p in self.params.items()}
-            one = {"tp_rank": 0, "tp_size": 1, "dp_rank": 0, "dp_size": 1, "pp_rank": 0, "pp_size": 1, "rank": 0,
-                   "size": 1}
+            one = {
+                "tp_rank": 0,
+                "tp_size": 1,
+                "dp_rank": 0,
+                "dp_size": 1,
+                "pp_rank": 0,
+                "pp_size": 1,
+                "rank": 0,
+                "size": 1,
+            }
             return {"success": True, "message": "Success.", "ranks": [{"checksums": sums, "parallelism_info": one}]}
         if action == "snapshot":
             self.snapshot = {n: p.detach().clone() for n, p in self.modules_params.items()}
@@ -250,9 +280,13 @@ class Handler(BaseHTTPRequestHandler):
             reply = self._handle(e, path, body or {})
         except (KeyError, ValueError, RuntimeError, AssertionError) as exc:
             log(f"ERROR {path}: {type(exc).__name__}: {exc}")
-            reply = (400, {"success": False, "message": f"{type(exc).__name__}: {exc}", "error": {"message": str(exc)}}, False)
+            reply = (
+                400,
+                {"success": False, "message": f"{type(exc).__name__}: {exc}", "error": {"message": str(exc)}},
+                False,
+            )
         finally:
-            e.busy -= 1          # before replying: the client's next request must find the server idle
+            e.busy -= 1  # before replying: the client's next request must find the server idle
         self._reply(*reply)
 
     def _handle(self, e: Engine, path: str, body: dict) -> tuple[int, Any, bool]:
@@ -262,11 +296,27 @@ class Handler(BaseHTTPRequestHandler):
                     e.generate({"input_ids": [0], "sampling_params": {"max_new_tokens": 1}})
             return 200, "", True
         if path in ("/model_info", "/get_model_info"):
-            return 200, {"model_path": e.args.model_path, "weight_version": e.weight_version, "is_generation": True,
-                         "architectures": e.model.config.architectures}, False
+            return (
+                200,
+                {
+                    "model_path": e.args.model_path,
+                    "weight_version": e.weight_version,
+                    "is_generation": True,
+                    "architectures": e.model.config.architectures,
+                },
+                False,
+            )
         if path in ("/server_info", "/get_server_info"):
-            return 200, {**vars(e.args), "version": "reference", "internal_states": [{"memory_usage": e.memory()}],
-                         "released": sorted(e.released)}, False
+            return (
+                200,
+                {
+                    **vars(e.args),
+                    "version": "reference",
+                    "internal_states": [{"memory_usage": e.memory()}],
+                    "released": sorted(e.released),
+                },
+                False,
+            )
         if path == "/metrics":
             return 200, e.metrics_page(), True
         if path == "/flush_cache":
@@ -281,13 +331,17 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/init_weights_update_group":
             e.init_group(body)
             return 200, {"success": True, "message": "Succeeded to initialize custom process group."}, False
-        actions = {"/generate": lambda: e.generate(body),
-                   "/release_memory_occupation": lambda: e.release(body.get("tags")),
-                   "/resume_memory_occupation": lambda: e.resume(body.get("tags")),
-                   "/update_weights_from_tensor": lambda: e.update_from_tensor(body) or
-                   {"success": True, "message": "Succeeded to update model weights."},
-                   "/update_weights_from_distributed": lambda: e.update_from_distributed(body) or
-                   {"success": True, "message": "Succeeded to update parameter online."}}
+        actions = {
+            "/generate": lambda: e.generate(body),
+            "/release_memory_occupation": lambda: e.release(body.get("tags")),
+            "/resume_memory_occupation": lambda: e.resume(body.get("tags")),
+            "/update_weights_from_tensor": lambda: (
+                e.update_from_tensor(body) or {"success": True, "message": "Succeeded to update model weights."}
+            ),
+            "/update_weights_from_distributed": lambda: (
+                e.update_from_distributed(body) or {"success": True, "message": "Succeeded to update parameter online."}
+            ),
+        }
         if path not in actions:
             return 404, {"error": {"message": f"no endpoint {path}"}}, False
         if path == "/release_memory_occupation" and e.busy > 1:
@@ -309,9 +363,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     engine = Engine(args)
-    events.emit("launch_context", role="engine-server", pid=os.getpid(), base_gpu_id=args.base_gpu_id,
-                cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"), device="cpu",
-                env={k: v for k, v in os.environ.items() if k.startswith(("RAY_EXPERIMENTAL_NOSET", "SGLANG_", "NCCL_"))})
+    events.emit(
+        "launch_context",
+        role="engine-server",
+        pid=os.getpid(),
+        base_gpu_id=args.base_gpu_id,
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        device="cpu",
+        env={k: v for k, v in os.environ.items() if k.startswith(("RAY_EXPERIMENTAL_NOSET", "SGLANG_", "NCCL_"))},
+    )
     Handler.engine = engine
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True

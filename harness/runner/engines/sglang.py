@@ -13,11 +13,12 @@ from typing import Any
 
 
 def parse_version(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", text.split("+")[0].replace(".post", ".")) [:3])
+    return tuple(int(x) for x in re.findall(r"\d+", text.split("+")[0].replace(".post", "."))[:3])
 
 
 def installed_version() -> str:
     from importlib.metadata import version
+
     return version("sglang")
 
 
@@ -39,34 +40,97 @@ def trainer_env() -> dict[str, str]:
     return {"NCCL_CUMEM_ENABLE": "0"}
 
 
-def reference_command(model_path: str, *, port: int, base_gpu_id: int, memory_saver: bool, seed: int = 0,
-                      host: str = "127.0.0.1", python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
+def reference_command(
+    model_path: str,
+    *,
+    port: int,
+    base_gpu_id: int,
+    memory_saver: bool,
+    seed: int = 0,
+    host: str = "127.0.0.1",
+    python: str = sys.executable,
+) -> tuple[list[str], dict[str, str]]:
     """(argv, env overrides) for the CPU reference engine (engines/reference.py), sglang's flag names."""
-    argv = [python, "-m", "harness.runner.engines.reference", "--model-path", model_path, "--host", host,
-            "--port", str(port), "--base-gpu-id", str(base_gpu_id), "--seed", str(seed)]
+    argv = [
+        python,
+        "-m",
+        "harness.runner.engines.reference",
+        "--model-path",
+        model_path,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--base-gpu-id",
+        str(base_gpu_id),
+        "--seed",
+        str(seed),
+    ]
     return argv + (["--enable-memory-saver"] if memory_saver else []), {}
 
 
-def server_command(model_path: str, version: tuple[int, ...], *, tp: int, ep: int, port: int, nccl_port: int,
-                   base_gpu_id: int, memory_saver: bool, custom_all_reduce: str, engine_args: dict[str, Any],
-                   seed: int = 0, host: str = "127.0.0.1", python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
+def server_command(
+    model_path: str,
+    version: tuple[int, ...],
+    *,
+    tp: int,
+    ep: int,
+    port: int,
+    nccl_port: int,
+    base_gpu_id: int,
+    memory_saver: bool,
+    custom_all_reduce: str,
+    engine_args: dict[str, Any],
+    seed: int = 0,
+    host: str = "127.0.0.1",
+    python: str = sys.executable,
+) -> tuple[list[str], dict[str, str]]:
     """(argv, env overrides) for `python -m sglang.launch_server`."""
     graph_in_saver = memory_saver and str(engine_args.get("memory_saver_cuda_graph", True)).lower() in ("1", "true")
-    argv = [python, "-m", "sglang.launch_server", "--model-path", model_path, "--load-format", "dummy",
-            "--skip-tokenizer-init", "--tp-size", str(tp), "--ep-size", str(ep), "--base-gpu-id", str(base_gpu_id),
-            "--gpu-id-step", "1", "--mem-fraction-static", str(engine_args.get("mem_fraction_static", 0.5)),
-            "--host", host, "--port", str(port), "--nccl-port", str(nccl_port), "--log-level", "info",
-            "--attention-backend", str(engine_args.get("attention_backend", "triton")),
-            "--sampling-backend", str(engine_args.get("sampling_backend", "pytorch")),
-            "--random-seed", str(seed), "--skip-server-warmup", "--trust-remote-code"]
+    argv = [
+        python,
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        model_path,
+        "--load-format",
+        "dummy",
+        "--skip-tokenizer-init",
+        "--tp-size",
+        str(tp),
+        "--ep-size",
+        str(ep),
+        "--base-gpu-id",
+        str(base_gpu_id),
+        "--gpu-id-step",
+        "1",
+        "--mem-fraction-static",
+        str(engine_args.get("mem_fraction_static", 0.5)),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--nccl-port",
+        str(nccl_port),
+        "--log-level",
+        "info",
+        "--attention-backend",
+        str(engine_args.get("attention_backend", "triton")),
+        "--sampling-backend",
+        str(engine_args.get("sampling_backend", "pytorch")),
+        "--random-seed",
+        str(seed),
+        "--skip-server-warmup",
+        "--trust-remote-code",
+    ]
     max_bs = str(engine_args.get("cuda_graph_max_bs", 32))
     argv += ["--cuda-graph-max-bs", max_bs] if version <= (0, 5, 13) else ["--cuda-graph-max-bs-decode", max_bs]
     if memory_saver:
         argv.append("--enable-memory-saver")
         if version <= (0, 5, 13):
-            argv.append("--disable-piecewise-cuda-graph")          # as the colocated launch of the 0.5.12 report
+            argv.append("--disable-piecewise-cuda-graph")  # as the colocated launch of the 0.5.12 report
         elif graph_in_saver:
-            argv += ["--cuda-graph-backend-prefill", "disabled"]    # breakable prefill graphs refuse the saver
+            argv += ["--cuda-graph-backend-prefill", "disabled"]  # breakable prefill graphs refuse the saver
     if "chunked_prefill_size" in engine_args:
         argv += ["--chunked-prefill-size", str(engine_args["chunked_prefill_size"])]
     if custom_all_reduce == "off":
@@ -74,11 +138,17 @@ def server_command(model_path: str, version: tuple[int, ...], *, tp: int, ep: in
     if str(engine_args.get("disable_cuda_graph", "false")).lower() in ("1", "true"):
         argv.append("--disable-cuda-graph")
     timer = str(engine_args.get("forward_timer", True)).lower() in ("1", "true")
-    if timer:       # CUDA events around every forward pass, summed in /metrics (client.FORWARD_COUNTER)
+    if timer:  # CUDA events around every forward pass, summed in /metrics (client.FORWARD_COUNTER)
         argv.append("--enable-metrics")
-    env = {"SGLANG_ENABLE_HEALTH_ENDPOINT_GENERATION": "false", "NCCL_NVLS_ENABLE": "0",
-           "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", **allreduce_env(version, custom_all_reduce)}
+    env = {
+        "SGLANG_ENABLE_HEALTH_ENDPOINT_GENERATION": "false",
+        "NCCL_NVLS_ENABLE": "0",
+        "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1",
+        "NVSHMEM_DISABLE_NVLS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        **allreduce_env(version, custom_all_reduce),
+    }
     if timer:
         env["SGLANG_ENABLE_METRICS_DEVICE_TIMER"] = "1"
     if memory_saver:

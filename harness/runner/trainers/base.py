@@ -30,23 +30,23 @@ class TrainerSpec:
     """Everything one trainer rank is built from (loop.py makes one per rank)."""
 
     model_path: str
-    device: str                 # cpu | cuda
+    device: str  # cpu | cuda
     lr: float
     seed: int
     engine_url: str
-    engine_kind: str            # reference | sglang
+    engine_kind: str  # reference | sglang
     engine_tp: int
     colocate: bool
     fault: dict | None = None
-    local_rank: int = 0         # this rank's device index as this process numbers them
-    engine_base: int = 0        # the engine's base_gpu_id
+    local_rank: int = 0  # this rank's device index as this process numbers them
+    engine_base: int = 0  # the engine's base_gpu_id
     rank: int = 0
     world: int = 1
-    master_addr: str = "127.0.0.1"   # torch.distributed rendezvous of several ranks (megatron): rank 0's node
+    master_addr: str = "127.0.0.1"  # torch.distributed rendezvous of several ranks (megatron): rank 0's node
     master_port: int = 0
     tp: int = 1
     ep: int = 1
-    weights_check: str = "auto"     # auto | checksum | exact (verify.py)
+    weights_check: str = "auto"  # auto | checksum | exact (verify.py)
 
 
 class Trainer:
@@ -65,15 +65,16 @@ class Trainer:
         self.client = EngineClient(spec.engine_url)
         self.engine_kind, self.engine_tp, self.colocate = spec.engine_kind, engine_tp, spec.colocate
         # the engine's TP ranks' devices as this process numbers them (NOSET: both see the same visible devices)
-        self.engine_devices = [torch.device("cuda", engine_base + r) for r in range(engine_tp)] \
-            if self.device.type == "cuda" else []
+        self.engine_devices = (
+            [torch.device("cuda", engine_base + r) for r in range(engine_tp)] if self.device.type == "cuda" else []
+        )
         self.fault = spec.fault or {}
         self.broadcast: weight_sync.BroadcastSync | None = None
         self.ranks: weight_sync.RankGather | None = None
         self.version = 0
-        self._pinned: dict = {}         # sleep's host buffers, one per tensor, reused every step
+        self._pinned: dict = {}  # sleep's host buffers, one per tensor, reused every step
         hf = json.loads((Path(spec.model_path) / "config.json").read_text())
-        self.architecture = hf["architectures"][0]      # with the vocab, picks the weights check (verify.method)
+        self.architecture = hf["architectures"][0]  # with the vocab, picks the weights check (verify.method)
         self.vocab = int(hf["vocab_size"])
         self.weights_check = spec.weights_check
         self.model: torch.nn.Module
@@ -81,6 +82,7 @@ class Trainer:
 
     def context(self) -> dict:
         from harness.runner.host import context
+
         return context(f"{self.name} rank {self.rank} (ray actor)", None, {"device": str(self.device)})
 
     # --- what a subclass gives ----------------------------------------------------------------------------
@@ -99,8 +101,14 @@ class Trainer:
         return float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
 
     # --- the step -----------------------------------------------------------------------------------------
-    def train_step(self, prompts: list[list[int]], completions: list[list[int]], rollout_logprobs: list[list[float]],
-                   group_size: int, vocab: int) -> dict[str, Any]:
+    def train_step(
+        self,
+        prompts: list[list[int]],
+        completions: list[list[int]],
+        rollout_logprobs: list[list[float]],
+        group_size: int,
+        vocab: int,
+    ) -> dict[str, Any]:
         start = time.perf_counter()
         seq = torch.tensor([p + c for p, c in zip(prompts, completions)], device=self.device)
         prompt_len = len(prompts[0])
@@ -121,18 +129,25 @@ class Trainer:
         self.opt.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
-        if self.fault.get("kind") == "slowdown":       # inside the timed step, as a slower trainer would be
+        if self.fault.get("kind") == "slowdown":  # inside the timed step, as a slower trainer would be
             time.sleep((time.perf_counter() - start) * float(self.fault["factor"]))
         diff = (old - rollout).abs()
-        return {"loss": float(loss.detach()), "grad_norm": grad_norm, "reward_mean": float(rewards.mean()),
-                "logprob_abs_diff": float(diff.mean()), "logprob_max_abs_diff": float(diff.max()),
-                "train_step_s": time.perf_counter() - start}
+        return {
+            "loss": float(loss.detach()),
+            "grad_norm": grad_norm,
+            "reward_mean": float(rewards.mean()),
+            "logprob_abs_diff": float(diff.mean()),
+            "logprob_max_abs_diff": float(diff.max()),
+            "train_step_s": time.perf_counter() - start,
+        }
 
     # --- memory -------------------------------------------------------------------------------------------
     def _slots(self):
         """(key, tensor, put) for every tensor that sleeps: parameters, buffers and the optimizer's state."""
+
         def put_data(owner):
             return lambda t: setattr(owner, "data", t)
+
         for t in list(self.model.parameters()) + list(self.model.buffers()):
             yield id(t), t.data, put_data(t)
         for state in self.opt.state.values():
@@ -182,11 +197,12 @@ class Trainer:
         return named
 
     def _codec(self) -> weight_sync.Codec:
-        if self.world > 1 and self.rank >= self.engine_tp:   # more trainer ranks than engine ranks (EP on CPU)
+        if self.world > 1 and self.rank >= self.engine_tp:  # more trainer ranks than engine ranks (EP on CPU)
             return weight_sync.no_payload_codec
         if self.engine_kind != "sglang":
             return weight_sync.reference_codec
         from harness.runner.engines.sglang_wire import sglang_codec
+
         # one trainer rank: every engine rank's payload; several: this rank's engine rank only (gathered to rank 0)
         devices = self.engine_devices if self.world == 1 else [self.engine_devices[self.rank]]
         return lambda named: sglang_codec(named, devices)
@@ -208,14 +224,17 @@ class Trainer:
     def check_method(self) -> str:
         """verify.method for this run (decided at the first check, announced once as an event)."""
         from harness.runner.engines import sglang
+
         version = sglang.parse_version(sglang.installed_version()) if self.engine_kind == "sglang" else ()
-        how = verify.method(self.engine_kind, self.architecture, self.weights_check, version, self.engine_tp,
-                            self.vocab)
+        how = verify.method(
+            self.engine_kind, self.architecture, self.weights_check, version, self.engine_tp, self.vocab
+        )
         events.emit("weights_check_method", method=how, choice=self.weights_check)
         return how
 
-    def _exact(self, named: list[tuple[str, torch.Tensor]], sent: list[tuple[str, torch.Tensor]],
-               how: str) -> tuple[bool | None, str]:
+    def _exact(
+        self, named: list[tuple[str, torch.Tensor]], sent: list[tuple[str, torch.Tensor]], how: str
+    ) -> tuple[bool | None, str]:
         """The exact compare: 'by-name' on rank 0; 'resync' sends `sent` again on every rank."""
         if how == "by-name":
             return verify.by_name_matches(self.client, named) if self.rank == 0 else (None, "")
@@ -224,8 +243,9 @@ class Trainer:
         self._transfer(sent)
         return verify.resync_matches(self.client) if self.rank == 0 else (None, "")
 
-    def _check(self, named: list[tuple[str, torch.Tensor]],
-               sent: list[tuple[str, torch.Tensor]]) -> tuple[bool | None, str]:
+    def _check(
+        self, named: list[tuple[str, torch.Tensor]], sent: list[tuple[str, torch.Tensor]]
+    ) -> tuple[bool | None, str]:
         """Rank 0's verdict on the engine's weights (see verify.py). A checksum disagreement on one rank is settled
         by the exact compare; where it passes, the checksum layout was wrong, not the weights."""
         how = self.check_method
@@ -257,7 +277,7 @@ class Trainer:
         for _ in range(repeats):
             start = time.perf_counter()
             if self.fault.get("kind") == "sync_delay" and faulted:
-                time.sleep(float(self.fault.get("delay_s", 1.0)))      # inside the timed sync path
+                time.sleep(float(self.fault.get("delay_s", 1.0)))  # inside the timed sync path
             info = self._transfer(sent)
             if self.fault.get("kind") in ("sync_slowdown", "slowdown") and faulted:
                 time.sleep((time.perf_counter() - start) * float(self.fault.get("factor", 0.1)))
@@ -265,8 +285,15 @@ class Trainer:
         info["seconds"], info["seconds_each"] = statistics.median(each), [round(s, 6) for s in each]
         checked = time.perf_counter()
         ok, bad = self._check(named, sent) if check else (None, "")
-        info.update({"weights_match": ok, "first_mismatch": bad, "weight_version": str(self.version),
-                     "tensors": len(sent), "check_seconds": time.perf_counter() - checked if check else None})
+        info.update(
+            {
+                "weights_match": ok,
+                "first_mismatch": bad,
+                "weight_version": str(self.version),
+                "tensors": len(sent),
+                "check_seconds": time.perf_counter() - checked if check else None,
+            }
+        )
         del named, sent
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -279,7 +306,7 @@ class Trainer:
         src = torch.empty(n, dtype=torch.uint8, device=self.device).random_(0, 255)
         dst = torch.empty_like(src)
         times = []
-        for _ in range(rounds + 2):               # the first two warm the copy path up
+        for _ in range(rounds + 2):  # the first two warm the copy path up
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -294,6 +321,7 @@ class Trainer:
 
     def versions(self) -> dict[str, str]:
         from harness.runner.host import versions
+
         return versions()
 
     def ping(self) -> bool:

@@ -53,8 +53,9 @@ def _cpu_shims() -> None:
     0.16's MoE router leaves TransformerEngine's GEMM undefined (not None) when TE is missing."""
     from megatron.core import tensor_parallel
     from megatron.core.transformer.moe import moe_utils
+
     torch.cuda.current_device = lambda: "cpu"
-    tensor_parallel.get_cuda_rng_tracker().fork = lambda *a, **k: contextlib.nullcontext()   # dropout is 0
+    tensor_parallel.get_cuda_rng_tracker().fork = lambda *a, **k: contextlib.nullcontext()  # dropout is 0
     if not hasattr(moe_utils, "te_general_gemm"):
         moe_utils.te_general_gemm = None
 
@@ -64,26 +65,54 @@ def moe_settings(hf: dict, ep: int, cuda: bool) -> dict:
     shape = mcore_convert.Shape.from_config(hf)
     if not shape.experts:
         return {}
-    return dict(num_moe_experts=shape.experts, moe_router_topk=int(hf["num_experts_per_tok"]),
-                moe_ffn_hidden_size=int(hf["moe_intermediate_size"]), expert_model_parallel_size=ep,
-                expert_tensor_parallel_size=1, moe_token_dispatcher_type="alltoall" if cuda else "allgather",
-                moe_router_load_balancing_type="none", moe_aux_loss_coeff=0.0, moe_grouped_gemm=False,
-                moe_router_dtype="fp32", moe_router_pre_softmax=not hf.get("norm_topk_prob", True))
+    return dict(
+        num_moe_experts=shape.experts,
+        moe_router_topk=int(hf["num_experts_per_tok"]),
+        moe_ffn_hidden_size=int(hf["moe_intermediate_size"]),
+        expert_model_parallel_size=ep,
+        expert_tensor_parallel_size=1,
+        moe_token_dispatcher_type="alltoall" if cuda else "allgather",
+        moe_router_load_balancing_type="none",
+        moe_aux_loss_coeff=0.0,
+        moe_grouped_gemm=False,
+        moe_router_dtype="fp32",
+        moe_router_pre_softmax=not hf.get("norm_topk_prob", True),
+    )
 
 
 def transformer_config(hf: dict, tp: int, dtype: torch.dtype, ep: int = 1, cuda: bool = False):
     import torch.nn.functional as F
     from megatron.core.transformer import TransformerConfig
+
     shape = mcore_convert.Shape.from_config(hf)
     return TransformerConfig(
-        num_layers=shape.layers, hidden_size=int(hf["hidden_size"]), num_attention_heads=shape.heads,
-        num_query_groups=shape.kv_heads, kv_channels=shape.head_dim, ffn_hidden_size=int(hf["intermediate_size"]),
-        normalization="RMSNorm", layernorm_epsilon=float(hf.get("rms_norm_eps", 1e-6)), gated_linear_unit=True,
-        activation_func=F.silu, add_bias_linear=False, add_qkv_bias=False, hidden_dropout=0.0, attention_dropout=0.0,
-        attention_softmax_in_fp32=True, tensor_model_parallel_size=tp, use_cpu_initialization=True,
-        params_dtype=dtype, bf16=dtype == torch.bfloat16, bias_dropout_fusion=False, apply_rope_fusion=False,
-        masked_softmax_fusion=False, persist_layer_norm=False, gradient_accumulation_fusion=False,
-        qk_layernorm=shape.qk_norm, **moe_settings(hf, ep, cuda))
+        num_layers=shape.layers,
+        hidden_size=int(hf["hidden_size"]),
+        num_attention_heads=shape.heads,
+        num_query_groups=shape.kv_heads,
+        kv_channels=shape.head_dim,
+        ffn_hidden_size=int(hf["intermediate_size"]),
+        normalization="RMSNorm",
+        layernorm_epsilon=float(hf.get("rms_norm_eps", 1e-6)),
+        gated_linear_unit=True,
+        activation_func=F.silu,
+        add_bias_linear=False,
+        add_qkv_bias=False,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        attention_softmax_in_fp32=True,
+        tensor_model_parallel_size=tp,
+        use_cpu_initialization=True,
+        params_dtype=dtype,
+        bf16=dtype == torch.bfloat16,
+        bias_dropout_fusion=False,
+        apply_rope_fusion=False,
+        masked_softmax_fusion=False,
+        persist_layer_norm=False,
+        gradient_accumulation_fusion=False,
+        qk_layernorm=shape.qk_norm,
+        **moe_settings(hf, ep, cuda),
+    )
 
 
 class MegatronTrainer(Trainer):
@@ -97,16 +126,23 @@ class MegatronTrainer(Trainer):
         from megatron.core.models.gpt import GPTModel
         from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
         from safetensors.torch import load_file
+
         if self.device.type == "cpu":
             _cpu_shims()
         hf = json.loads((Path(model_path) / "config.json").read_text())
         self.shape = mcore_convert.Shape.from_config(hf)
         if self.shape.experts:
-            tp = 1                     # MoE with TP > 1 needs sequence parallelism (see the module docstring)
-        dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", rank=rank, world_size=world,
-                                init_method=f"tcp://{spec.master_addr}:{spec.master_port}", timeout=timedelta(seconds=300))
-        parallel_state.initialize_model_parallel(tensor_model_parallel_size=tp, expert_model_parallel_size=ep,
-                                                 expert_tensor_parallel_size=1)
+            tp = 1  # MoE with TP > 1 needs sequence parallelism (see the module docstring)
+        dist.init_process_group(
+            "nccl" if self.device.type == "cuda" else "gloo",
+            rank=rank,
+            world_size=world,
+            init_method=f"tcp://{spec.master_addr}:{spec.master_port}",
+            timeout=timedelta(seconds=300),
+        )
+        parallel_state.initialize_model_parallel(
+            tensor_model_parallel_size=tp, expert_model_parallel_size=ep, expert_tensor_parallel_size=1
+        )
         if self.device.type == "cuda":
             tensor_parallel.model_parallel_cuda_manual_seed(seed)
         self.tp_group = parallel_state.get_tensor_model_parallel_group()
@@ -115,32 +151,39 @@ class MegatronTrainer(Trainer):
         self.ep_group = parallel_state.get_expert_model_parallel_group()
         self.dp_group, self.dp = parallel_state.get_data_parallel_group(), world // tp
         self.edp_group, self.edp = parallel_state.get_expert_data_parallel_group(), world // ep
-        self.model = GPTModel(transformer_config(hf, tp, self.dtype, ep, self.device.type == "cuda"),
-                              get_gpt_layer_local_spec(num_experts=self.shape.experts or None,
-                                                       qk_layernorm=self.shape.qk_norm, normalization="RMSNorm"),
-                              vocab_size=int(hf["vocab_size"]),
-                              max_sequence_length=int(hf["max_position_embeddings"]), position_embedding_type="rope",
-                              rotary_base=int(hf.get("rope_theta") or hf.get("rope_parameters", {}).get("rope_theta", 10000)),
-                              share_embeddings_and_output_weights=self.shape.tied)
-        if tiny_model.has_weights(model_path):      # a shape model keeps megatron's own seeded init
+        self.model = GPTModel(
+            transformer_config(hf, tp, self.dtype, ep, self.device.type == "cuda"),
+            get_gpt_layer_local_spec(
+                num_experts=self.shape.experts or None, qk_layernorm=self.shape.qk_norm, normalization="RMSNorm"
+            ),
+            vocab_size=int(hf["vocab_size"]),
+            max_sequence_length=int(hf["max_position_embeddings"]),
+            position_embedding_type="rope",
+            rotary_base=int(hf.get("rope_theta") or hf.get("rope_parameters", {}).get("rope_theta", 10000)),
+            share_embeddings_and_output_weights=self.shape.tied,
+        )
+        if tiny_model.has_weights(model_path):  # a shape model keeps megatron's own seeded init
             weights = {k: v.to(self.dtype) for k, v in load_file(str(Path(model_path) / tiny_model.WEIGHTS)).items()}
             state = mcore_convert.to_mcore(weights, self.shape, self.tp_rank, tp, self.ep_rank, ep)
             missing, unexpected = self.model.load_state_dict(state, strict=False)
             missing = [k for k in missing if not k.endswith("_extra_state")]
             if missing or unexpected:
-                raise RuntimeError(f"megatron checkpoint conversion: missing {missing[:3]}, unexpected {unexpected[:3]}")
-        for param in self.model.parameters():    # torch norms are built in fp32: one dtype, as Float16Module casts
+                raise RuntimeError(
+                    f"megatron checkpoint conversion: missing {missing[:3]}, unexpected {unexpected[:3]}"
+                )
+        for param in self.model.parameters():  # torch norms are built in fp32: one dtype, as Float16Module casts
             param.data = param.data.to(self.dtype)
         self.model.to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=spec.lr, weight_decay=0.0)
 
     def _logprobs(self, sequences: torch.Tensor, prompt_len: int) -> torch.Tensor:
         from megatron.core.tensor_parallel import vocab_parallel_cross_entropy
+
         batch, length = sequences.shape
         positions = torch.arange(length, device=self.device).expand(batch, length)
         causal = torch.triu(torch.ones(length, length, device=self.device, dtype=torch.bool), 1)[None, None]
-        logits = self.model(input_ids=sequences, position_ids=positions, attention_mask=causal)   # [b, s, vocab/tp]
-        picked = logits[:, prompt_len - 1:-1, :].float().contiguous()
+        logits = self.model(input_ids=sequences, position_ids=positions, attention_mask=causal)  # [b, s, vocab/tp]
+        picked = logits[:, prompt_len - 1 : -1, :].float().contiguous()
         return -vocab_parallel_cross_entropy(picked, sequences[:, prompt_len:].contiguous())
 
     def _reduce_grads(self) -> None:
@@ -184,7 +227,7 @@ class MegatronTrainer(Trainer):
         if self.ep == 1:
             return params[mine].detach().to(self.device)
         owner = mcore_convert.expert_owner(name, self.ep, self.shape.experts)
-        like = params[mcore_convert.local_name(name, owner, self.ep, self.shape.experts)]   # same shape, index local
+        like = params[mcore_convert.local_name(name, owner, self.ep, self.shape.experts)]  # same shape, index local
         out = params[mine].detach().to(self.device).contiguous() if mine else torch.empty_like(like, device=self.device)
         dist.broadcast(out, src=dist.get_global_rank(self.ep_group, owner), group=self.ep_group)
         return out

@@ -21,7 +21,7 @@ class TorchTrainer(Trainer):
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=spec.lr, weight_decay=0.0)
 
     def _logprobs(self, sequences: torch.Tensor, prompt_len: int) -> torch.Tensor:
-        logits = self.model(input_ids=sequences).logits[:, prompt_len - 1:-1, :].float()
+        logits = self.model(input_ids=sequences).logits[:, prompt_len - 1 : -1, :].float()
         return torch.log_softmax(logits, -1).gather(-1, sequences[:, prompt_len:, None]).squeeze(-1)
 
     def hf_named_tensors(self) -> list[tuple[str, torch.Tensor]]:
