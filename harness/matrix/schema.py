@@ -334,13 +334,18 @@ def _check_gates(v: Any) -> str | None:
 
 
 def _check_batch(v: Any) -> str | None:
+    """Prompts per rollout (up to 65536) and lengths (up to 2^20; the model's context is checked per row)."""
     if (
         isinstance(v, dict)
         and set(v) == {"prompts", "prompt_len", "max_new_tokens"}
-        and all(is_int(x) and 0 < x <= 1_000_000 for x in v.values())
+        and all(is_int(x) and 0 < x <= 2**20 for x in v.values())
+        and v["prompts"] <= 65536
     ):
         return None
-    return "expected {prompts, prompt_len, max_new_tokens}: all three, positive ints"
+    return (
+        "expected {prompts, prompt_len, max_new_tokens}: all three, positive ints (prompts up to 65536, lengths up "
+        "to 2^20)"
+    )
 
 
 # setting name -> (default, validator returning an error string or None)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sys
 import time
 import traceback
@@ -23,6 +22,7 @@ from harness.runner import events, placement, tiny_model
 from harness.runner.engines import sglang
 from harness.runner.engines.client import EngineClient
 from harness.runner.engines.process import EngineProcess, make_engine_actor
+from harness.runner.faults import Faults
 from harness.runner.host import context, free_port
 from harness.runner.trainers.base import TrainerSpec
 
@@ -68,6 +68,7 @@ class Run:
         self.axes, self.settings = scn["axes"], scn["settings"]
         self.args = self.settings.get("engine_args", {})
         self.fault = self.settings.get("fault") or {}
+        self.faults = Faults(self.fault)
         self.run_dir = Path(os.environ.get("COLOBENCH_RUN_DIR") or scn["runtime"]["run_dir"])
         self.use_gpus = self.axes["engine"] == "sglang"
         self.colocate = bool(self.axes["colocate"])
@@ -268,16 +269,13 @@ class Run:
         return [p for p in base for _ in range(group)], group
 
     def step(self, client: EngineClient, step: int, vocab: int) -> None:
-        kind = self.fault.get("kind")
-        faulted = step >= int(self.fault.get("step", 1))
         prompts, group = self.prompts(step, vocab)
         max_new = self.settings["batch"]["max_new_tokens"]
         busy_before = client.forward_seconds()
         start = time.perf_counter()
         outs = client.generate(prompts, max_new, 1.0, 7 * step)
         busy_after = client.forward_seconds()  # before any injected delay: the engine's time, not the fault's
-        if kind == "slowdown" and faulted:  # inside the timed rollout, as a slower engine would be
-            time.sleep((time.perf_counter() - start) * float(self.fault["factor"]))
+        self.faults.stretch(start, "rollout", step)  # inside the timed rollout, as a slower engine would be
         gen_s = time.perf_counter() - start
         tokens = sum(len(o["output_ids"]) for o in outs)
         events.metric("rollout_tokens_per_s", tokens / gen_s, "tok/s", step)
@@ -296,19 +294,14 @@ class Run:
             tokens=tokens,
             weight_version=outs[0]["meta_info"].get("weight_version"),
         )
-        if kind == "kill_runner_mid_step" and faulted:
-            events.log("fault: runner kills itself mid-step")
-            os.kill(os.getpid(), signal.SIGKILL)
-        if kind == "hang" and faulted:
-            events.log("fault: runner hangs mid-step")
-            time.sleep(10**6)
+        self.faults.after_rollout(step)
         if self.colocate:
             _, release_s = self.timed(client.release_memory_occupation, list(ALL_TAGS))
             events.metric("release_s", release_s, "s", step)
             events.metric("trainer_wake_s", self.on_trainers("trainer wake", "wake"), "s", step)
         completions = [o["output_ids"] for o in outs]
         logprobs = [[lp[0] for lp in o["meta_info"]["output_token_logprobs"]] for o in outs]
-        train = self.on_trainers("train", "train_step", prompts, completions, logprobs, group, vocab)
+        train = self.on_trainers("train", "train_step", prompts, completions, logprobs, group, vocab, step)
         for name, unit in (
             ("train_step_s", "s"),
             ("logprob_abs_diff", "nats"),
@@ -322,8 +315,7 @@ class Run:
         if self.colocate:
             events.metric("trainer_sleep_s", self.on_trainers("trainer sleep", "sleep"), "s", step)
             _, resume_s = self.timed(client.resume_memory_occupation, ["weights"])
-        if kind == "crash_engine_in_sync" and faulted:
-            events.log("fault: engine killed during the weight sync")
+        if self.faults.crashes_engine(step):
             self.kill_engine()
         every, last = int(self.settings["weights_check_every"]), int(self.settings["steps"])
         self.record_sync(

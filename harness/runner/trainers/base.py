@@ -21,8 +21,7 @@ import torch
 
 from harness.runner import events, verify, weight_sync
 from harness.runner.engines.client import EngineClient
-
-SKIP_DEFAULT = "model.layers.0.mlp.down_proj.weight"
+from harness.runner.faults import Faults
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ class Trainer:
         self.engine_devices = (
             [torch.device("cuda", engine_base + r) for r in range(engine_tp)] if self.device.type == "cuda" else []
         )
-        self.fault = spec.fault or {}
+        self.faults = Faults(spec.fault)
         self.broadcast: weight_sync.BroadcastSync | None = None
         self.ranks: weight_sync.RankGather | None = None
         self.version = 0
@@ -108,6 +107,7 @@ class Trainer:
         rollout_logprobs: list[list[float]],
         group_size: int,
         vocab: int,
+        step: int = 1,
     ) -> dict[str, Any]:
         start = time.perf_counter()
         seq = torch.tensor([p + c for p, c in zip(prompts, completions)], device=self.device)
@@ -129,8 +129,7 @@ class Trainer:
         self.opt.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
-        if self.fault.get("kind") == "slowdown":  # inside the timed step, as a slower trainer would be
-            time.sleep((time.perf_counter() - start) * float(self.fault["factor"]))
+        self.faults.stretch(start, "train", step)  # inside the timed step, as a slower trainer would be
         diff = (old - rollout).abs()
         return {
             "loss": float(loss.detach()),
@@ -185,17 +184,6 @@ class Trainer:
         return time.perf_counter() - start
 
     # --- weights ------------------------------------------------------------------------------------------
-    def _faulted(self, named: list[tuple[str, torch.Tensor]], step: int) -> list[tuple[str, torch.Tensor]]:
-        kind = self.fault.get("kind")
-        if step < int(self.fault.get("step", 1)):
-            return named
-        target = self.fault.get("tensor", SKIP_DEFAULT)
-        if kind == "skip_tensor":
-            return [(n, t) for n, t in named if n != target]
-        if kind == "corrupt_tensor":
-            return [(n, t + 0.5 if n == target else t) for n, t in named]
-        return named
-
     def _codec(self) -> weight_sync.Codec:
         if self.world > 1 and self.rank >= self.engine_tp:  # more trainer ranks than engine ranks (EP on CPU)
             return weight_sync.no_payload_codec
@@ -271,16 +259,12 @@ class Trainer:
         named = self.hf_named_tensors()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
-        sent = self._faulted(named, step)
-        faulted = step >= int(self.fault.get("step", 1))
+        sent = self.faults.payload(named, step)
         each = []
         for _ in range(repeats):
             start = time.perf_counter()
-            if self.fault.get("kind") == "sync_delay" and faulted:
-                time.sleep(float(self.fault.get("delay_s", 1.0)))  # inside the timed sync path
             info = self._transfer(sent)
-            if self.fault.get("kind") in ("sync_slowdown", "slowdown") and faulted:
-                time.sleep((time.perf_counter() - start) * float(self.fault.get("factor", 0.1)))
+            self.faults.stretch(start, "transfer", step)  # inside the timed transfer
             each.append(time.perf_counter() - start)
         info["seconds"], info["seconds_each"] = statistics.median(each), [round(s, 6) for s in each]
         checked = time.perf_counter()
