@@ -91,26 +91,17 @@ def test_pairs_cancel_a_drifting_host_that_pooled_runs_cannot(tmp_path):
     assert by["rollout_tokens_per_s", 5]["detected"] > 0.95 and by["rollout_tokens_per_s", 5]["false_alarms"] == 0.0
 
 
+def pools(out, *options) -> int:
+    """gpu_power.py pools on perf.yaml's GPU-bound torch row."""
+    matrix = str(REPO_ROOT / "matrix" / "perf.yaml")
+    return gpu_power.main(
+        ["pools", "--matrix", matrix, "-k", "llama3.1-8b-l10 and not mcore", "--out", str(out), *options]
+    )
+
+
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
     assert gpu_power.main(["analyze", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
-    assert (
-        gpu_power.main(
-            [
-                "pools",
-                "--matrix",
-                str(REPO_ROOT / "matrix" / "perf.yaml"),
-                "-k",
-                "llama3.1-8b-l10 and not mcore",
-                "--runs",
-                "1",
-                "--out",
-                str(tmp_path / "p"),
-                "--b-args",
-                "nope",
-            ]
-        )
-        == 2
-    )
+    assert pools(str(tmp_path / "p"), "--runs", "1", "--b-args", "nope") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "pools.json" in err and "expected KEY=VALUE" in err
 
@@ -126,24 +117,7 @@ def test_pools_never_mix_two_b_sides_in_one_folder(tmp_path, capsys):
         "order": "ABBA",
     }
     (out / "pools.json").write_text(json.dumps(earlier))
-    assert (
-        gpu_power.main(
-            [
-                "pools",
-                "--matrix",
-                str(REPO_ROOT / "matrix" / "perf.yaml"),
-                "-k",
-                "llama3.1-8b-l10 and not mcore",
-                "--runs",
-                "1",
-                "--out",
-                str(out),
-                "--b-args",
-                "chunked_prefill_size=512",
-            ]
-        )
-        == 2
-    )
+    assert pools(str(out), "--runs", "1", "--b-args", "chunked_prefill_size=512") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "chunked_prefill_size=768" in err and "one A/B pair" in err
     assert json.loads((out / "pools.json").read_text()) == earlier and not (out / "a").exists()
@@ -179,22 +153,7 @@ def test_a_pool_run_cut_by_the_deadline_is_recorded_interrupted_and_left_out(tmp
 
     monkeypatch.setattr(gpu_power.execute, "run_scenario", cut)
     out = tmp_path / "p"
-    assert (
-        gpu_power.main(
-            [
-                "pools",
-                "--matrix",
-                str(REPO_ROOT / "matrix" / "perf.yaml"),
-                "-k",
-                "llama3.1-8b-l10 and not mcore",
-                "--runs",
-                "2",
-                "--out",
-                str(out),
-            ]
-        )
-        == 130
-    )
+    assert pools(str(out), "--runs", "2") == 130
     (folder,) = (out / "a").iterdir()
     assert ScenarioResult.load(folder / "result.json").verdict == Verdict.INTERRUPTED
     assert "interrupted" in capsys.readouterr().err
@@ -202,24 +161,7 @@ def test_a_pool_run_cut_by_the_deadline_is_recorded_interrupted_and_left_out(tmp
 
 @pytest.mark.parametrize("steps, why", [(1, "expected an int >= 2"), (-3, "expected an int >= 2")])
 def test_pools_steps_out_of_range_is_one_line(tmp_path, capsys, steps, why):
-    assert (
-        gpu_power.main(
-            [
-                "pools",
-                "--matrix",
-                str(REPO_ROOT / "matrix" / "perf.yaml"),
-                "-k",
-                "llama3.1-8b-l10 and not mcore",
-                "--runs",
-                "1",
-                "--out",
-                str(tmp_path / "p"),
-                "--steps",
-                str(steps),
-            ]
-        )
-        == 2
-    )
+    assert pools(str(tmp_path / "p"), "--runs", "1", "--steps", str(steps)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--steps" in err and why in err and not (tmp_path / "p").exists()
 
@@ -235,24 +177,7 @@ def test_pools_at_other_steps_never_join_a_folder_of_the_scenario_steps(tmp_path
         "order": "ABBA",
     }
     (out / "pools.json").write_text(json.dumps(earlier))
-    assert (
-        gpu_power.main(
-            [
-                "pools",
-                "--matrix",
-                str(REPO_ROOT / "matrix" / "perf.yaml"),
-                "-k",
-                "llama3.1-8b-l10 and not mcore",
-                "--runs",
-                "1",
-                "--out",
-                str(out),
-                "--steps",
-                "8",
-            ]
-        )
-        == 2
-    )
+    assert pools(str(out), "--runs", "1", "--steps", "8") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and '"steps": 8' in err and '"steps": 16' in err and not (out / "a").exists()
 
