@@ -100,19 +100,8 @@ class Matrix:
 
 
 def scenario_id(axes: dict[str, Any], tag: str | None) -> str:
-    """Readable, stable id:
-    model.tp2[.ep2][.cp2].colocate|split[.arv2][.cvd1][.standalone][.mcore].sglang-0.5.12|ref[.tag]."""
-    parts = [str(axes["model"]), f"tp{axes['tp']}"]
-    parts += [f"ep{axes['ep']}"] if axes["ep"] > 1 else []
-    parts += [f"cp{axes['cp']}"] if axes["cp"] > 1 else []
-    parts.append("colocate" if axes["colocate"] else "split")
-    parts += [f"ar{axes['custom_all_reduce']}"] if axes["custom_all_reduce"] != "auto" else []
-    parts += [f"cvd{axes['cvd_offset']}"] if axes["cvd_offset"] else []
-    parts += ["standalone"] if axes["launch"] == "standalone" else []
-    parts += ["mcore"] if axes["trainer"] == "megatron" else []
-    parts.append(f"sglang-{axes['sglang']}" if axes["engine"] == "sglang" else "ref")
-    parts += [tag] if tag else []
-    return ".".join(parts)
+    """Readable, stable id: each axis's fragment, in AXES order, then the tag."""
+    return ".".join(filter(None, [AXES[name].fragment(axes[name], axes) for name in AXES] + [tag]))
 
 
 def device_counts(axes: dict[str, Any], model: models_mod.Model) -> tuple[int, int, int]:
@@ -124,35 +113,18 @@ def device_counts(axes: dict[str, Any], model: models_mod.Model) -> tuple[int, i
 
 
 def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str, Any]) -> str | None:
-    """Why a row cannot run, or None."""
+    """Why a row cannot run, or None: the rules each axis declares (schema.AXES), then the devices it needs against
+    the GPUs it asks for."""
+    for axis in AXES.values():
+        for rule in axis.cannot:
+            if rule.when(axes, model, settings):
+                return rule.why(axes, model, settings)
     engine, trainer, total = device_counts(axes, model)
     asked = settings.get("gpus")
-    if axes["ep"] > 1 and not model.is_moe:
-        return f"ep={axes['ep']} on dense model {model.name}: expert parallelism needs a MoE model"
-    if axes["ep"] > axes["tp"] and axes["engine"] == "sglang":
-        return f"ep={axes['ep']} > tp={axes['tp']}: sglang places experts inside its TP group"
-    if trainer % (axes["tp"] * axes["cp"]):
-        return f"ep={axes['ep']} is not a multiple of tp*cp={axes['tp'] * axes['cp']}"
     if asked is not None and axes["tp"] * axes["cp"] > asked:
         return f"tp*cp={axes['tp'] * axes['cp']} is larger than the {asked} GPUs the scenario asks for"
     if asked is not None and total > asked:
         return f"needs {total} devices (engine {engine}, trainer {trainer}) but asks for gpus={asked}"
-    if axes["engine"] == "reference" and axes["tp"] > 1:
-        return "the reference engine is single-device: tp must be 1"
-    if axes["engine"] == "reference" and axes["custom_all_reduce"] != "auto":
-        return "custom all-reduce is an sglang setting; the reference engine has none"
-    if axes["engine"] == "reference" and axes["sglang"] is not None:
-        return "the reference engine does not use sglang: leave the sglang axis out or null"
-    if axes["engine"] == "sglang" and axes["sglang"] is None and not settings.get("runner"):
-        return "engine sglang needs an sglang version (or 'current')"
-    if settings.get("nodes") == "spread" and axes["colocate"]:
-        return "nodes: spread puts engine and trainer on different nodes; a colocated scenario shares one node"
-    if axes["trainer"] == "megatron" and axes["cp"] > 1:
-        return "cp>1 needs TransformerEngine's context-parallel attention; the megatron trainer uses the local spec"
-    if model.kind == "hf" and settings.get("runner") is None:
-        return (
-            f"{model.name} is a real HF model: the built-in runner uses tiny generated models (use an external runner)"
-        )
     return None
 
 

@@ -69,12 +69,24 @@ def _name(v: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A combination an axis cannot run in: `when(axes, model, settings)` holds; `why(...)` says so."""
+
+    when: Callable[[dict, Any, dict], bool]
+    why: Callable[[dict, Any, dict], str]
+
+
+@dataclass(frozen=True)
 class Axis:
+    """One axis, declared once: its values, its part of a scenario's id and the combinations it cannot run in."""
+
     name: str
     default: Any
     kind: str  # int | onoff | version | name | choice
     valid: tuple[Any, ...] | None  # closed vocabulary, or None
     describe: str
+    fragment: Callable[[Any, dict], str | None] = lambda value, axes: None  # its part of the id (None: none)
+    cannot: tuple[Rule, ...] = ()
 
     def coerce(self, value: Any) -> Any:
         """The canonical value, or ValueError with the allowed values."""
@@ -98,34 +110,168 @@ class Axis:
         return value
 
 
+def _reference(axes: dict) -> bool:
+    return axes["engine"] == "reference"
+
+
+# In the order their fragments make a scenario's id: model.tp2[.ep2][.cp2].colocate|split[.arv2][.cvd1]
+# [.standalone][.mcore].sglang-0.5.12|ref. A new axis is one entry here plus the runner code that reads it.
 AXES: dict[str, Axis] = {
     a.name: a
     for a in (
-        Axis("model", None, "name", None, "model name from models.yaml"),
-        Axis("tp", 1, "int", (1, 2, 4, 8), "engine tensor parallel size (trainer TP too)"),
-        Axis("ep", 1, "int", (1, 2, 4, 8), "expert parallel size (MoE only)"),
-        Axis("cp", 1, "int", (1, 2, 4, 8), "trainer context parallel size"),
-        Axis("colocate", True, "onoff", (True, False), "engine and trainer share devices (on) or not (off)"),
+        Axis(
+            "model",
+            None,
+            "name",
+            None,
+            "model name from models.yaml",
+            lambda v, a: str(v),
+            (
+                Rule(
+                    lambda a, m, s: m.kind == "hf" and s.get("runner") is None,
+                    lambda a, m, s: (
+                        f"{m.name} is a real HF model: the built-in runner uses tiny generated models "
+                        "(use an external runner)"
+                    ),
+                ),
+            ),
+        ),
+        Axis(
+            "tp",
+            1,
+            "int",
+            (1, 2, 4, 8),
+            "engine tensor parallel size (trainer TP too)",
+            lambda v, a: f"tp{v}",
+            (
+                Rule(
+                    lambda a, m, s: _reference(a) and a["tp"] > 1,
+                    lambda a, m, s: "the reference engine is single-device: tp must be 1",
+                ),
+            ),
+        ),
+        Axis(
+            "ep",
+            1,
+            "int",
+            (1, 2, 4, 8),
+            "expert parallel size (MoE only)",
+            lambda v, a: f"ep{v}" if v > 1 else None,
+            (
+                Rule(
+                    lambda a, m, s: a["ep"] > 1 and not m.is_moe,
+                    lambda a, m, s: f"ep={a['ep']} on dense model {m.name}: expert parallelism needs a MoE model",
+                ),
+                Rule(
+                    lambda a, m, s: a["ep"] > a["tp"] and a["engine"] == "sglang",
+                    lambda a, m, s: f"ep={a['ep']} > tp={a['tp']}: sglang places experts inside its TP group",
+                ),
+                Rule(
+                    lambda a, m, s: max(a["tp"] * a["cp"], a["ep"]) % (a["tp"] * a["cp"]) != 0,
+                    lambda a, m, s: f"ep={a['ep']} is not a multiple of tp*cp={a['tp'] * a['cp']}",
+                ),
+            ),
+        ),
+        Axis(
+            "cp",
+            1,
+            "int",
+            (1, 2, 4, 8),
+            "trainer context parallel size",
+            lambda v, a: f"cp{v}" if v > 1 else None,
+            (
+                Rule(
+                    lambda a, m, s: a["trainer"] == "megatron" and a["cp"] > 1,
+                    lambda a, m, s: (
+                        "cp>1 needs TransformerEngine's context-parallel attention; the megatron trainer "
+                        "uses the local spec"
+                    ),
+                ),
+            ),
+        ),
+        Axis(
+            "colocate",
+            True,
+            "onoff",
+            (True, False),
+            "engine and trainer share devices (on) or not (off)",
+            lambda v, a: "colocate" if v else "split",
+            (
+                Rule(
+                    lambda a, m, s: s.get("nodes") == "spread" and a["colocate"],
+                    lambda a, m, s: (
+                        "nodes: spread puts engine and trainer on different nodes; a colocated scenario shares one node"
+                    ),
+                ),
+            ),
+        ),
         Axis(
             "custom_all_reduce",
             "auto",
             "choice",
             ("auto", "v1", "v2", "off"),
             "sglang custom all-reduce; auto = the version's default",
+            lambda v, a: f"ar{v}" if v != "auto" else None,
+            (
+                Rule(
+                    lambda a, m, s: _reference(a) and a["custom_all_reduce"] != "auto",
+                    lambda a, m, s: "custom all-reduce is an sglang setting; the reference engine has none",
+                ),
+            ),
         ),
-        Axis("cvd_offset", 0, "int", tuple(range(8)), "CUDA_VISIBLE_DEVICES starts at this physical GPU (rotated)"),
+        Axis(
+            "cvd_offset",
+            0,
+            "int",
+            tuple(range(8)),
+            "CUDA_VISIBLE_DEVICES starts at this physical GPU (rotated)",
+            lambda v, a: f"cvd{v}" if v else None,
+        ),
+        Axis(
+            "launch",
+            "ray-actor",
+            "choice",
+            ("ray-actor", "standalone"),
+            "how the engine server is started",
+            lambda v, a: "standalone" if v == "standalone" else None,
+        ),
+        Axis(
+            "trainer",
+            "torch",
+            "choice",
+            ("megatron", "torch"),
+            "training backend",
+            lambda v, a: "mcore" if v == "megatron" else None,
+        ),
+        Axis(
+            "engine",
+            "reference",
+            "choice",
+            ("sglang", "reference"),
+            "rollout engine",
+            lambda v, a: "ref" if v == "reference" else None,
+        ),
         Axis(
             "sglang",
             None,
             "version",
             None,
             "sglang version (e.g. \"0.5.12\"), 'current', or null for the reference engine",
+            lambda v, a: f"sglang-{v}" if a["engine"] == "sglang" else None,
+            (
+                Rule(
+                    lambda a, m, s: _reference(a) and a["sglang"] is not None,
+                    lambda a, m, s: "the reference engine does not use sglang: leave the sglang axis out or null",
+                ),
+                Rule(
+                    lambda a, m, s: a["engine"] == "sglang" and a["sglang"] is None and not s.get("runner"),
+                    lambda a, m, s: "engine sglang needs an sglang version (or 'current')",
+                ),
+            ),
         ),
-        Axis("engine", "reference", "choice", ("sglang", "reference"), "rollout engine"),
-        Axis("trainer", "torch", "choice", ("megatron", "torch"), "training backend"),
-        Axis("launch", "ray-actor", "choice", ("ray-actor", "standalone"), "how the engine server is started"),
     )
 }
+
 
 # `slowdown: F` lengthens the timed rollout, train step and every weight transfer by the fraction F (a known change
 # of each gated timing on the host's real noise: the power study's B); `noisy_host: F` jitters the harness's host
