@@ -49,7 +49,25 @@ def say(line):
     print(line, flush=True)
 
 
+def framework_steps():
+    """A framework's own per-step console line (verl's "step:N - key:value - ..." shape), no events at all."""
+    for step in (1, 2, 3):
+        parts = {
+            "timing_s/gen": 0.5 + 0.01 * step,
+            "timing_s/update_weights": 0.040,
+            "timing_s/update_actor": 0.3,
+            "perf/throughput": 1200.0,
+            "critic/score/mean": 0.25,
+        }
+        say(f"step:{step} - " + " - ".join(f"{k}:{v:.3f}" for k, v in parts.items()))
+    say("Training finished.")
+
+
 def main(mode):
+    if mode == "framework-log":
+        say("[2026-05-22 10:00:01] The server is fired up and ready to roll!")
+        framework_steps()
+        return
     emit("runner_start")
     if mode == "import-crash":
         with open(os.path.join(os.environ["COLOBENCH_RUN_DIR"], "engine-0.log"), "w") as fh:

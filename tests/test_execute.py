@@ -185,3 +185,26 @@ def _processes_running(word: str) -> list[tuple[int, str]]:
         if entry.name.isdigit() and word in cmd:
             found.append((int(entry.name), env))
     return found
+
+
+def test_a_frameworks_own_log_lines_give_gateable_metrics(tmp_path, write_matrix):
+    path = write_matrix(f"""
+        schema: 1
+        defaults: {{model: tiny-llama, timeout_s: 10, warmup_steps: 1}}
+        include:
+          - tag: fw
+            runner: {{command: ["{sys.executable}", "{FAKE_RUNNER}", "framework-log"]}}
+            milestones: [{{name: three steps, log: '^step:\\d+ - ', min: 3}}]
+            log_metrics:
+              line: '^step:\\d+ - '
+              step: '^step:(\\d+)'
+              values:
+                rollout_s: 'timing_s/gen:([0-9.]+)'
+                weight_sync_s: 'timing_s/update_weights:([0-9.]+)'
+                throughput_tokens_per_s: 'perf/throughput:([0-9.]+)'
+            metrics: {{weight_sync_s: {{max: 0.035}}}}
+        """)
+    res = run(path, tmp_path)
+    assert res.metrics["rollout_s"] == [0.52, 0.53]  # step 1 is the warm-up: not sampled
+    assert res.metrics["throughput_tokens_per_s"] == [1200.0, 1200.0]
+    assert res.verdict == Verdict.REGRESSED and "weight_sync_s: 0.04 > max 0.035" in res.reason

@@ -340,6 +340,27 @@ MEANING = [
     ("matrix", setting("markers: [xfail]"), "xfail: pytest's own marker"),
     ("matrix", setting("markers: [nightly, parametrize]"), "parametrize: pytest's own marker"),
     ("matrix", BOMB_IN_FIELDS, "with its aliases expanded"),
+    # metrics read from a framework's logs
+    (
+        "matrix",
+        runner("{command: [python]}, log_metrics: {line: '^step', values: {rollout_s: 'gen:[0-9.]+'}}"),
+        "values.rollout_s: expected exactly 1 capture group(s), got 0",
+    ),
+    (
+        "matrix",
+        runner("{command: [python]}, log_metrics: {line: 'x?', values: {rollout_s: 'gen:([0-9.]+)'}}"),
+        "line: 'x?' matches the empty string",
+    ),
+    (
+        "matrix",
+        runner("{command: [python]}, log_metrics: {line: '^s', values: {gen_time: 'gen:([0-9.]+)'}}"),
+        "values.gen_time: unknown metric",
+    ),
+    (
+        "matrix",
+        setting("log_metrics: {line: '^step', values: {rollout_s: 'gen:([0-9.]+)'}}"),
+        "log_metrics: only an external runner's logs are read for metrics",
+    ),
 ]
 BAD += MEANING
 

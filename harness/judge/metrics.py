@@ -28,6 +28,7 @@ from enum import Enum
 from typing import Any, Callable
 
 from harness.judge import change, stats
+from harness.matrix import userregex
 from harness.matrix.rules import percent
 
 DEFAULT_P = change.DEFAULT_ALPHA
@@ -106,6 +107,34 @@ def samples(events: list[dict], warmup_steps: int = 0, perf: frozenset[str] = fr
         if isinstance(value, bool):
             value = float(value)
         out.setdefault(e["name"], []).append(float(value) if isinstance(value, (int, float)) else math.nan)
+    return out
+
+
+def from_logs(
+    spec: dict | None, lines: list, warmup_steps: int = 0, perf: frozenset[str] = frozenset()
+) -> dict[str, list[float]]:
+    """Samples read from log lines (`log_metrics:`): on each line matching `line` (in a log whose name starts with
+    `source`), each metric's regex group; the step from `step`'s group, so a perf metric of a warm-up step is left
+    out as for events. A value that does not parse is NaN (an error at gating)."""
+    if not spec:
+        return {}
+    line_re, step_re = userregex.compile(spec["line"]), userregex.compile(spec["step"]) if "step" in spec else None
+    wanted = {name: userregex.compile(pattern) for name, pattern in spec["values"].items()}
+    out: dict[str, list[float]] = {}
+    for ln in lines:
+        if spec.get("source") and not ln.source.startswith(spec["source"]) or not line_re.search(ln.text):
+            continue
+        found_step = step_re.search(ln.text) if step_re else None
+        step = int(found_step.group(1)) if found_step and found_step.group(1).isdigit() else None
+        for name, pattern in wanted.items():
+            if name in perf and step is not None and 1 <= step <= warmup_steps:
+                continue
+            hit = pattern.search(ln.text)
+            if hit:
+                try:
+                    out.setdefault(name, []).append(float(hit.group(1)))
+                except ValueError:
+                    out.setdefault(name, []).append(math.nan)
     return out
 
 

@@ -84,6 +84,8 @@ def _rules(settings: dict[str, Any]) -> str | None:
 def problem(axes: dict[str, Any], settings: dict[str, Any], model: Model) -> str | None:
     """The first thing in this row that cannot mean what it says, as `key: reason`, or None."""
     builtin = not settings.get("runner")
+    if builtin and settings.get("log_metrics"):
+        return "log_metrics: only an external runner's logs are read for metrics (the built-in runner emits events)"
     found = _gates(axes, settings, builtin) or (builtin and _rules(settings)) or None
     if found:
         return found

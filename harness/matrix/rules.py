@@ -94,6 +94,47 @@ def check_rules(rules: Any) -> str | None:
     return None
 
 
+LOG_METRIC_KEYS = {"line", "step", "source", "values"}
+
+
+def _one_group(pattern: Any, where: str, groups: int = 1) -> str | None:
+    """A user regex (RE2) with exactly `groups` capture groups that does not match the empty string."""
+    if not (isinstance(pattern, str) and pattern):
+        return f"{where}: expected a non-empty regex, got {pattern!r}"
+    try:
+        compiled = userregex.compile(pattern)
+    except ValueError as exc:
+        return f"{where}: bad regex: {exc}"
+    if compiled.groups != groups:
+        return f"{where}: expected exactly {groups} capture group(s), got {compiled.groups}"
+    if compiled.search(""):
+        return f"{where}: {pattern!r} matches the empty string, so every line"
+    return None
+
+
+def check_log_metrics(spec: Any, known: set[str] | None = None) -> str | None:
+    """Validate `log_metrics:` (metric samples read from a framework's own log lines); a one-line problem or None."""
+    if not isinstance(spec, dict) or "line" not in spec or "values" not in spec:
+        return "expected {line: REGEX, values: {METRIC: REGEX with one group}, step: REGEX, source: LOG}"
+    unknown = sorted(str(k) for k in set(spec) - LOG_METRIC_KEYS)
+    if unknown:
+        return f"{unknown[0]}: unknown key; valid: {', '.join(sorted(LOG_METRIC_KEYS))}"
+    problem = _one_group(spec["line"], "line", 0) or (_one_group(spec["step"], "step") if "step" in spec else None)
+    if problem:
+        return problem
+    if "source" in spec and not (isinstance(spec["source"], str) and spec["source"]):
+        return f"source: expected a log file stem such as runner, got {spec['source']!r}"
+    if not isinstance(spec["values"], dict) or not spec["values"]:
+        return "values: expected a mapping of metric name to a regex with one group"
+    for name, pattern in spec["values"].items():
+        if known is not None and name not in known:
+            return f"values.{name}: unknown metric; known: {', '.join(sorted(known))}"
+        problem = _one_group(pattern, f"values.{name}")
+        if problem:
+            return problem
+    return None
+
+
 def check_gates(gates: Any, known: set[str] | None = None) -> str | None:
     """Validate a `metrics:` mapping (metric names from `known`, when given); a one-line problem or None."""
     if not isinstance(gates, dict):

@@ -473,6 +473,12 @@ def _check_engine_args(v: Any) -> str | None:
     return None
 
 
+def _check_log_metrics(v: Any) -> str | None:
+    from harness.matrix import defaults  # defaults.py reads this package's YAML
+
+    return rules.check_log_metrics(v, set(defaults.metric_table()))
+
+
 def _check_gates(v: Any) -> str | None:
     from harness.matrix import defaults  # defaults.py reads this package's YAML
 
@@ -535,6 +541,8 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "milestones": ((), rules.check_rules),
     "metrics": ({}, _check_gates),
     "runner": (None, lambda v: None if v is None else _check_runner(v)),
+    # an external runner's metrics read from its own log lines (e.g. a framework's per-step "step:3 - key:value" line)
+    "log_metrics": (None, lambda v: None if v is None else _check_log_metrics(v)),
     "env": ({}, check_env),
     "engine_args": ({}, _check_engine_args),
     "fault": (None, lambda v: None if v is None else _check_fault(v)),

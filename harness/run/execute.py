@@ -154,6 +154,11 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
     """Turn a finished launch into a verdict (relative gates wait for all repeats). Pure apart from triage's catalog."""
     rules, gates = rules_for(scenario)
     values = metrics.samples(res.events, warmup_steps(scenario), defaults.perf_metrics())
+    from_logs = metrics.from_logs(
+        scenario.settings.get("log_metrics"), res.lines, warmup_steps(scenario), defaults.perf_metrics()
+    )
+    for name, found in from_logs.items():
+        values[name] = values.get(name, []) + found
     checked = milestones.evaluate(rules, res.events, res.lines)
     gated = metrics.evaluate(metrics.absolute(gates), values, None)
     diag = triage.diagnose(res.lines)
