@@ -84,9 +84,8 @@ def test_ab_interleaves_versions_and_decides(tmp_path, write_matrix, monkeypatch
     order = sorted(runs, key=lambda p: p.stat().st_mtime)
     versions = [p.name.split("sglang-")[1].split(".ab")[0] for p in order]
     assert versions == ["0.5.11", "0.5.12", "0.5.12", "0.5.11", "0.5.11", "0.5.12"]  # ABBA: pairs are neighbours
-    assert {history.identity(p.name) for p in runs} == {
-        history.identity(s.id)
-    }  # compare version:A version:B pairs them
+    # both sides are runs of `s`: compare version:A version:B pairs them
+    assert {ab.with_variant(s, v, 1, "a").identity for v in ("0.5.11", "0.5.12")} == {s.identity}
     assert decisions[0].duration_s > 0 and decisions[0].run_dir.endswith("-vs-0.5.12")
 
 
@@ -99,7 +98,7 @@ def test_ab_of_an_injected_slowdown_on_any_scenario(tmp_path, write_matrix):
     s = scenario.load(path, models.load()).scenarios[0]
     a = ab.with_variant(s, "inject:sync_slowdown:0.1", 1, "b")
     assert a.settings["fault"] == {"kind": "sync_slowdown", "factor": 0.1} and a.id.endswith(".ab1b")
-    assert history.identity(a.id) == history.identity(s.id) + ".inject-sync_slowdown-0.1"  # not a run of `s`
+    assert a.identity == s.identity + ".inject-sync_slowdown-0.1"  # not a run of `s`
     with pytest.raises(ColobenchError, match="--ab 'sync_slowdown:fast': 'fast' is not a number"):
         ab.with_variant(s, "inject:sync_slowdown:fast", 1, "b")
     sess = Session(tmp_path / "run", execute.Options(infra_retries=0))

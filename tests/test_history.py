@@ -14,18 +14,18 @@ def record(store, run_id, sid="tiny.tp1.colocate.sglang-0.5.12", values=None, ve
 
 def test_nothing_is_a_baseline_until_promoted_and_revoked_runs_leave(store):
     record(store, "r1")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == []
+    assert store.baseline("tiny.tp1.colocate.sglang", "bucket1") == []
     store.promote("r1")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == [{"tok": [1.0, 2.0]}]
+    assert store.baseline("tiny.tp1.colocate.sglang", "bucket1") == [{"tok": [1.0, 2.0]}]
     store.revoke("r1")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == []
+    assert store.baseline("tiny.tp1.colocate.sglang", "bucket1") == []
 
 
 def test_each_repetition_of_a_run_is_its_own_run_in_a_baseline(store):
     record(store, "r1", values=[{"tok": [1.0, 2.0]}, {"tok": [5.0]}])
     record(store, "r2", values={"tok": [7.0]})
     store.promote("r1")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.13", "bucket1") == [{"tok": [1.0, 2.0]}, {"tok": [5.0]}]
+    assert store.baseline("tiny.tp1.colocate.sglang", "bucket1") == [{"tok": [1.0, 2.0]}, {"tok": [5.0]}]
     assert store.scenarios_of_run("r2") == {"tiny.tp1.colocate.sglang": [{"tok": [7.0]}]}
     assert store.scenarios_of_version("0.5.12", "bucket1") == {
         "tiny.tp1.colocate.sglang": [{"tok": [1.0, 2.0]}, {"tok": [5.0]}, {"tok": [7.0]}]
@@ -54,14 +54,14 @@ def test_baseline_window_spans_versions_of_the_same_scenario(store):
     record(store, "r2", sid="tiny.tp1.colocate.sglang-0.5.13", sglang="0.5.13", values={"tok": [3.0]})
     store.promote("r1")
     store.promote("r2")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.14", "bucket1") == [{"tok": [1.0]}, {"tok": [3.0]}]
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.14", "other-bucket") == []
+    assert store.baseline("tiny.tp1.colocate.sglang", "bucket1") == [{"tok": [1.0]}, {"tok": [3.0]}]
+    assert store.baseline("tiny.tp1.colocate.sglang", "other-bucket") == []
 
 
 def test_failed_runs_never_enter_the_window(store):
     record(store, "r1", verdict="regressed")
     store.promote("r1")
-    assert store.baseline("tiny.tp1.colocate.sglang-0.5.12", "bucket1") == []
+    assert store.baseline("tiny.tp1.colocate.sglang", "bucket1") == []
 
 
 def test_non_finite_values_are_refused_at_the_write(store):
@@ -75,19 +75,32 @@ def test_promote_unknown_run_is_a_one_line_error(store):
         store.promote("nope")
 
 
-def test_identity_strips_only_the_version():
-    assert history.identity("m.tp2.colocate.arv2.cvd1.sglang-0.5.12") == "m.tp2.colocate.arv2.cvd1.sglang"
-    assert history.identity("m.tp1.colocate.sglang-0.5.12.post1.fault-x") == "m.tp1.colocate.sglang.fault-x"
-    assert history.identity("m.tp1.colocate.sglang-0.5.15.ab12b") == "m.tp1.colocate.sglang"  # an A/B run
+def test_the_identity_is_built_from_fields_not_parsed_from_the_id(known_models, write_matrix):
+    from harness.matrix import scenario
+
+    path = write_matrix("""
+        schema: 1
+        defaults: {engine: sglang, model: tiny-llama}
+        axes: {sglang: ["0.5.12", "0.5.12.post1"], custom_all_reduce: [v2]}
+        include: [{sglang: "0.5.15", tag: fault-x, custom_all_reduce: v2}]
+        """)
+    found = {s.id: s.identity for s in scenario.load(path, known_models).scenarios}
+    assert found == {
+        "tiny-llama.tp1.colocate.arv2.sglang-0.5.12": "tiny-llama.tp1.colocate.arv2.sglang",
+        "tiny-llama.tp1.colocate.arv2.sglang-0.5.12.post1": "tiny-llama.tp1.colocate.arv2.sglang",
+        "tiny-llama.tp1.colocate.arv2.sglang-0.5.15.fault-x": "tiny-llama.tp1.colocate.arv2.sglang.fault-x",
+    }
 
 
-def test_rows_written_under_an_older_identity_rule_rejoin_the_window(tmp_path):
+def test_rows_of_a_file_from_before_identity_fields_rejoin_the_window_once_migrated(tmp_path):
     s = history.HistoryStore(tmp_path / "h.sqlite")
     s.record_run("r1", "m.tp1.colocate.sglang-0.5.12.ab3b", "0.5.12", "b", {}, "pass", [{"tok": [1.0]}])
     s.db.execute("UPDATE runs SET identity = 'm.tp1.colocate.sglang.ab-b'")  # as an older colobench wrote it
+    s.db.execute("PRAGMA user_version = 0")
     s.promote("r1")
     s.close()
-    assert history.HistoryStore(tmp_path / "h.sqlite").baseline("m.tp1.colocate.sglang-0.5.15", "b") == [{"tok": [1.0]}]
+    assert history.HistoryStore(tmp_path / "h.sqlite").baseline("m.tp1.colocate.sglang", "b") == [{"tok": [1.0]}]
+    assert history.legacy_identity("m.tp1.colocate.sglang-0.5.15.ab12b") == "m.tp1.colocate.sglang"
 
 
 def _writer(path, n):

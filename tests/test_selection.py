@@ -64,7 +64,7 @@ def test_history_export_import_round_trips(tmp_path, run_cli):
         code, out, _ = run_cli("history", "import", tmp_path / "h.jsonl", "--reports-dir", tmp_path / "b")
     dst = history.HistoryStore(tmp_path / "b" / "history.sqlite")
     assert code == 0 and "0 runs imported" in out and len(dst.runs()) == 1
-    assert dst.baseline("m.tp1.colocate.sglang-0.5.15", "b") == [{"weight_sync_s": [0.1, 0.2]}]
+    assert dst.baseline("m.tp1.colocate.sglang", "b") == [{"weight_sync_s": [0.1, 0.2]}]
     assert dst.durations() == {"m.tp1.colocate.sglang": 42.0}
     (tmp_path / "bad.jsonl").write_text(json.dumps({"kind": "meteor"}) + "\n")
     code, _, err = run_cli("history", "import", tmp_path / "bad.jsonl", "--reports-dir", tmp_path / "b")

@@ -47,6 +47,7 @@ class Scenario:
     engine_gpus: int = 1
     trainer_gpus: int = 1
     matrix: str = ""  # the matrix's `name` (its file stem when unnamed): -k matches it
+    identity: str = ""  # scenario_identity of its axes and tag: the history's key
 
     @property
     def needs_gpu(self) -> bool:
@@ -102,6 +103,12 @@ class Matrix:
 def scenario_id(axes: dict[str, Any], tag: str | None) -> str:
     """Readable, stable id: each axis's fragment, in AXES order, then the tag."""
     return ".".join(filter(None, [AXES[name].fragment(axes[name], axes) for name in AXES] + [tag]))
+
+
+def scenario_identity(axes: dict[str, Any], tag: str | None) -> str:
+    """What the history groups runs by: the id without the sglang version (the same scenario across versions; an
+    A/B run, a repetition or a bisect probe is a run of it). Built from the fields, never parsed from an id."""
+    return scenario_id({**axes, "sglang": ""}, tag)
 
 
 def device_counts(axes: dict[str, Any], model: models_mod.Model) -> tuple[int, int, int]:
@@ -357,6 +364,7 @@ def ids(row_list: list[tuple[dict, dict, Any]], p: _Parser, doc: Any, collapse: 
                 engine_gpus=engine,
                 trainer_gpus=trainer,
                 matrix=str(doc.get("name") or Path(p.path).stem),
+                identity=scenario_identity(row_axes, row_settings.get("tag")),
             )
         )
     return matrix

@@ -257,7 +257,7 @@ AXES: dict[str, Axis] = {
             "version",
             None,
             "sglang version (e.g. \"0.5.12\"), 'current', or null for the reference engine",
-            lambda v, a: f"sglang-{v}" if a["engine"] == "sglang" else None,
+            lambda v, a: (f"sglang-{v}" if v != "" else "sglang") if a["engine"] == "sglang" else None,
             (
                 Rule(
                     lambda a, m, s: _reference(a) and a["sglang"] is not None,

@@ -157,4 +157,4 @@ def past_durations(reports_dir: Path, scenarios: list[Scenario]) -> dict[str, fl
     if not path.exists():
         return {}
     known = history.HistoryStore(path).durations()
-    return {s.id: known[history.identity(s.id)] for s in scenarios if history.identity(s.id) in known}
+    return {s.id: known[s.identity] for s in scenarios if s.identity in known}

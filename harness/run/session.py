@@ -66,10 +66,10 @@ def baseline_provider(spec: str, store: history.HistoryStore | None, bucket: str
     if spec == "none" or store is None:
         return None
     if spec == "history":
-        return lambda s: store.baseline(s.id, bucket)
+        return lambda s: store.baseline(s.identity, bucket)
     if kind == "run":
-        return lambda s: store.scenarios_of_run(value).get(history.identity(s.id), [])
-    return lambda s: store.scenarios_of_version(value, bucket).get(history.identity(s.id), [])
+        return lambda s: store.scenarios_of_run(value).get(s.identity, [])
+    return lambda s: store.scenarios_of_version(value, bucket).get(s.identity, [])
 
 
 def ray_address_of(spec: str | None) -> str | None:
@@ -104,6 +104,7 @@ def recorder(store: history.HistoryStore, run_id: str) -> Callable[[Scenario, Sc
             finite,
             result.run_dir,
             result.duration_s,
+            identity=scenario.identity or None,
         )
 
     return record

@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
     scenario_id TEXT NOT NULL,
-    identity TEXT NOT NULL,          -- as identity() gave when written; reads recompute it from scenario_id
+    identity TEXT NOT NULL,          -- the scenario's identity (Scenario.identity), the key runs are grouped by
     sglang TEXT,
     bucket TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -54,12 +54,14 @@ CREATE TABLE IF NOT EXISTS trust (
 """
 
 
-def identity(scenario_id: str) -> str:
-    """A scenario's id without its sglang version (the same scenario across versions) and without the suffix of an
-    A/B run (`.ab3b`): a side's runs are runs of the scenario at that side's version (an injected fault is in the
-    id)."""
+def legacy_identity(scenario_id: str) -> str:
+    """The identity an earlier colobench parsed from an id (its version and an A/B run's `.ab3b` suffix cut out): only
+    for rows written before identities were stored as fields (a file's one-time migration, an old export's import)."""
     unversioned = re.sub(r"\.sglang-\d[\w.+-]*?(?=\.(?!post|dev|rc)[a-z]|$)", ".sglang", scenario_id)
     return re.sub(r"\.ab\d+[ab]$", "", unversioned)
+
+
+IDENTITY_FIELDS = 2  # PRAGMA user_version from which the identity column is written from the scenario's fields
 
 
 class HistoryStore:
@@ -79,6 +81,11 @@ class HistoryStore:
                 self.db.execute("ALTER TABLE samples ADD COLUMN rep INTEGER NOT NULL DEFAULT 0")
             if "duration_s" not in [c[1] for c in self.db.execute("PRAGMA table_info(runs)")]:  # a pre-shard file
                 self.db.execute("ALTER TABLE runs ADD COLUMN duration_s REAL NOT NULL DEFAULT 0")
+            if self.db.execute("PRAGMA user_version").fetchone()[0] < IDENTITY_FIELDS:  # identities of older rules
+                with self.db:
+                    for row, sid in self.db.execute("SELECT id, scenario_id FROM runs").fetchall():
+                        self.db.execute("UPDATE runs SET identity = ? WHERE id = ?", (legacy_identity(sid), row))
+                    self.db.execute(f"PRAGMA user_version = {IDENTITY_FIELDS}")
         except sqlite3.Error as exc:
             raise HistoryError(
                 f"{self.path}: cannot open the history database ({exc}); move it aside or restore it "
@@ -99,8 +106,11 @@ class HistoryStore:
         repetitions: list[dict[str, list[float]]],
         run_dir: str = "",
         duration_s: float = 0.0,
+        identity: str | None = None,
     ) -> int:
-        """One scenario run and all its samples (by repetition), in one transaction. Non-finite values are refused."""
+        """One scenario run and all its samples (by repetition), in one transaction. Non-finite values are refused.
+        `identity`: the scenario's (Scenario.identity); a caller without a scenario gives none and the id's legacy
+        reading is stored."""
         for values in repetitions:
             for metric, vals in values.items():
                 bad = [v for v in vals if not isinstance(v, (int, float)) or not math.isfinite(v)]
@@ -117,7 +127,7 @@ class HistoryStore:
                     (
                         run_id,
                         scenario_id,
-                        identity(scenario_id),
+                        identity or legacy_identity(scenario_id),
                         sglang,
                         bucket,
                         json.dumps(fingerprint, sort_keys=True),
@@ -141,31 +151,30 @@ class HistoryStore:
             raise HistoryError(f"{self.path}: cannot record {scenario_id}: {exc}") from None
         return int(row)
 
-    def baseline(self, scenario_id: str, bucket: str, limit: int = 20) -> list[dict[str, list[float]]]:
+    def baseline(self, identity: str, bucket: str, limit: int = 20) -> list[dict[str, list[float]]]:
         """Samples of each run in the trusted window: the last `limit` promoted, not revoked, passing runs of this
-        scenario and bucket. Steps of one run share that run's offset, so the gate summarises each run to one value."""
-        wanted = identity(scenario_id)  # today's rule, like every other read (the stored column may be older)
+        scenario identity and bucket. Steps of one run share that run's offset, so the gate summarises each run to
+        one value."""
         rows = [
             r
-            for r, sid in self.db.execute(
-                "SELECT r.id, r.scenario_id FROM runs r JOIN trust t ON t.run_id = r.run_id WHERE r.bucket = ?"
-                " AND t.promoted IS NOT NULL AND t.revoked IS NULL AND r.verdict = 'pass' ORDER BY r.id DESC",
-                (bucket,),
+            for (r,) in self.db.execute(
+                "SELECT r.id FROM runs r JOIN trust t ON t.run_id = r.run_id WHERE r.bucket = ? AND r.identity = ?"
+                " AND t.promoted IS NOT NULL AND t.revoked IS NULL AND r.verdict = 'pass' ORDER BY r.id DESC LIMIT ?",
+                (bucket, identity, limit),
             )
-            if identity(sid) == wanted
-        ][:limit]
+        ]
         window = self._by_identity(f"r.id IN ({','.join('?' * len(rows))})", tuple(rows)) if rows else {}
-        return window.get(wanted, [])
+        return window.get(identity, [])
 
     def _by_identity(self, where: str, params: tuple) -> dict[str, list[dict[str, list[float]]]]:
         """{scenario identity: samples of each run} for the runs rows matching `where`."""
         sql = (
-            "SELECT r.scenario_id, s.run_row, s.rep, s.metric, s.value FROM samples s JOIN runs r ON r.id = s.run_row"
+            "SELECT r.identity, s.run_row, s.rep, s.metric, s.value FROM samples s JOIN runs r ON r.id = s.run_row"
             f" WHERE {where} ORDER BY s.run_row, s.rep"
         )
         out: dict[str, dict[tuple[int, int], dict[str, list[float]]]] = {}
-        for sid, row, rep, name, value in self.db.execute(sql, params):  # identity() now, not as it was when written
-            out.setdefault(identity(sid), {}).setdefault((row, rep), {}).setdefault(name, []).append(value)
+        for ident, row, rep, name, value in self.db.execute(sql, params):
+            out.setdefault(ident, {}).setdefault((row, rep), {}).setdefault(name, []).append(value)
         return {ident: list(runs.values()) for ident, runs in out.items()}
 
     def scenarios_of_run(self, run_id: str) -> dict[str, list[dict[str, list[float]]]]:
@@ -179,18 +188,18 @@ class HistoryStore:
         return self._by_identity("r.sglang = ? AND r.bucket = ?", (sglang, bucket))
 
     def runs(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT id, run_id, scenario_id, sglang, bucket, verdict, fingerprint, run_dir FROM runs"
+        sql = "SELECT id, run_id, scenario_id, identity, sglang, bucket, verdict, fingerprint, run_dir FROM runs"
         rows = self.db.execute(
             sql + (" WHERE run_id = ?" if run_id else "") + " ORDER BY id", (run_id,) if run_id else ()
         )
-        keys = ("row", "run_id", "scenario_id", "sglang", "bucket", "verdict", "fingerprint", "run_dir")
+        keys = ("row", "run_id", "scenario_id", "identity", "sglang", "bucket", "verdict", "fingerprint", "run_dir")
         return [dict(zip(keys, r)) for r in rows]
 
     def durations(self, last: int = 5) -> dict[str, float]:
         """{scenario identity: median duration of its last `last` recorded runs} (shards are balanced by it)."""
         seen: dict[str, list[float]] = {}
-        for sid, d in self.db.execute("SELECT scenario_id, duration_s FROM runs WHERE duration_s > 0 ORDER BY id DESC"):
-            kept = seen.setdefault(identity(sid), [])
+        for ident, d in self.db.execute("SELECT identity, duration_s FROM runs WHERE duration_s > 0 ORDER BY id DESC"):
+            kept = seen.setdefault(ident, [])
             if len(kept) < last:
                 kept.append(d)
         return {k: sorted(v)[len(v) // 2] for k, v in seen.items()}
@@ -202,6 +211,7 @@ class HistoryStore:
             "id",
             "run_id",
             "scenario_id",
+            "identity",
             "sglang",
             "bucket",
             "fingerprint",
@@ -254,7 +264,7 @@ class HistoryStore:
                             (
                                 r["run_id"],
                                 r["scenario_id"],
-                                identity(r["scenario_id"]),
+                                r.get("identity") or legacy_identity(r["scenario_id"]),
                                 r.get("sglang"),
                                 r["bucket"],
                                 r["fingerprint"],

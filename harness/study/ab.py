@@ -19,11 +19,10 @@ from harness.judge import metrics
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Evidence, Verdict, fold
 from harness.matrix import defaults, schema
-from harness.matrix.scenario import Scenario, scenario_id
+from harness.matrix.scenario import Scenario, scenario_id, scenario_identity
 from harness.matrix.schema import fault_from_spec
 from harness.run import execute
 from harness.run.session import Session
-from harness.store import history
 
 
 def engine_args_from_spec(spec: str) -> dict:
@@ -59,7 +58,7 @@ def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
         except ValueError as exc:
             raise ColobenchError(f"--ab {variant!r}: {exc}") from None
     sid = scenario_id(axes, tag) + f".ab{rep}{side}"
-    return dataclasses.replace(s, id=sid, axes=axes, settings=settings)
+    return dataclasses.replace(s, id=sid, axes=axes, settings=settings, identity=scenario_identity(axes, tag))
 
 
 def gates_of(scenario: Scenario, emitted: set[str] | None = None) -> dict[str, dict]:
@@ -77,7 +76,7 @@ def decide(scenario: Scenario, a: str, b: str, ra: list[ScenarioResult], rb: lis
         metrics.per_run_values([r.metrics for r in ra], gates),
         metrics.per_run_values([r.metrics for r in rb], gates),
     )
-    name = f"{history.identity(scenario.id)}.ab-{a}-vs-{b}".replace(":", "-")
+    name = f"{scenario.identity}.ab-{a}-vs-{b}".replace(":", "-")
     props = {"ab.a": a, "ab.b": b, "repeat": str(len(rb))}
     bad_b = [r for r in rb if r.verdict == Verdict.REGRESSED]
     bad_a = [r for r in ra if r.verdict == Verdict.REGRESSED]

@@ -120,7 +120,7 @@ def markdown(label_a: str, label_b: str, rs: list[Row], fp_a: dict, fp_b: dict) 
 def plot_versions(store: history.HistoryStore, identity: str, metric: str, path: Path) -> Path | None:
     """A metric of one scenario across every sglang version in the history."""
     versions = sorted(
-        {r["sglang"] for r in store.runs() if r["sglang"] and history.identity(r["scenario_id"]) == identity},
+        {r["sglang"] for r in store.runs() if r["sglang"] and r["identity"] == identity},
         key=version_key,
     )
     points = [
