@@ -45,6 +45,22 @@ def test_trainer_actors_of_an_sglang_run_match_the_servers_nccl_cumem():
     assert "NCCL_CUMEM_ENABLE" not in placement.actor_options(None, 0, 0.5, False)["runtime_env"]["env_vars"]
 
 
+def command(version, tp=1, base=0, saver=True, allreduce="v2", args=None):
+    """sglang.server_command with this file's fixed port numbers and model path."""
+    return sglang.server_command(
+        "/m",
+        version,
+        tp=tp,
+        ep=1,
+        port=1,
+        nccl_port=2,
+        base_gpu_id=base,
+        memory_saver=saver,
+        custom_all_reduce=allreduce,
+        engine_args=args or {},
+    )
+
+
 @pytest.mark.parametrize(
     "version,flag,absent",
     [
@@ -53,18 +69,7 @@ def test_trainer_actors_of_an_sglang_run_match_the_servers_nccl_cumem():
     ],
 )
 def test_sglang_flags_follow_the_version(version, flag, absent):
-    argv, env = sglang.server_command(
-        "/m",
-        version,
-        tp=2,
-        ep=1,
-        port=1,
-        nccl_port=2,
-        base_gpu_id=1,
-        memory_saver=True,
-        custom_all_reduce="v2",
-        engine_args={},
-    )
+    argv, env = command(version, tp=2, base=1, saver=True, allreduce="v2", args={})
     assert flag in argv and absent not in argv
     assert argv[argv.index("--base-gpu-id") + 1] == "1"
     assert env["SGLANG_MEMORY_SAVER_CUDA_GRAPH"] == "true"
@@ -75,32 +80,10 @@ def test_sglang_flags_follow_the_version(version, flag, absent):
 def test_custom_all_reduce_switch_per_version():
     assert sglang.allreduce_env((0, 5, 11), "v2") == {"SGLANG_USE_JIT_ALL_REDUCE": "true"}
     assert sglang.allreduce_env((0, 5, 12), "v1") == {"SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2": "0"}
-    argv, _ = sglang.server_command(
-        "/m",
-        (0, 5, 12),
-        tp=2,
-        ep=1,
-        port=1,
-        nccl_port=2,
-        base_gpu_id=0,
-        memory_saver=False,
-        custom_all_reduce="off",
-        engine_args={},
-    )
+    argv, _ = command((0, 5, 12), tp=2, base=0, saver=False, allreduce="off", args={})
     assert "--disable-custom-all-reduce" in argv and "--chunked-prefill-size" not in argv
     assert sglang.parse_version("0.5.12.post1") == (0, 5, 12)
-    argv, _ = sglang.server_command(
-        "/m",
-        (0, 5, 17),
-        tp=1,
-        ep=1,
-        port=1,
-        nccl_port=2,
-        base_gpu_id=0,
-        memory_saver=True,
-        custom_all_reduce="v2",
-        engine_args={"chunked_prefill_size": 1024},
-    )
+    argv, _ = command((0, 5, 17), tp=1, base=0, saver=True, allreduce="v2", args={"chunked_prefill_size": 1024})
     assert argv[argv.index("--chunked-prefill-size") + 1] == "1024"
 
 
