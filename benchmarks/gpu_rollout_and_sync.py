@@ -60,8 +60,9 @@ def standalone_rollout(url: str, scn: dict, steps: int, cycle: bool) -> list[flo
     """The runner's prompts per step by plain HTTP: tokens/s per step. `cycle`: release and resume all memory
     before each rollout, as the colocated loop does (the memory saver's cost without the runner)."""
     from harness.runner.loop import Run
+    from harness.runner.spec import RunSpec
 
-    run, batch = Run(scn), scn["settings"]["batch"]
+    run, batch = Run(RunSpec.from_json(scn)), scn["settings"]["batch"]
     vocab = int(scn["model"]["config"]["vocab_size"])
     rates = []
     for step in range(1, steps + 1):

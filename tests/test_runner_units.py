@@ -317,3 +317,28 @@ def test_weight_update_group_meets_a_group_built_the_sglang_way():
     out, err = other.communicate(timeout=60)
     assert other.returncode == 0, err[-1000:]
     assert out.strip() == "[0.0, 1.0, 2.0, 3.0]"
+
+
+def test_every_built_in_row_crosses_the_boundary_as_the_runners_typed_spec():
+    from harness import resources
+    from harness.matrix import models, scenario
+    from harness.runner.loop import engine_command
+    from harness.runner.spec import RunSpec
+
+    rows = scenario.load_many(scenario.matrix_files(resources.builtin_matrices()), models.load()).scenarios
+    for s in rows:
+        doc = s.to_json()
+        doc["runtime"] = {"run_dir": "/tmp/x", "ray_address": None}
+        spec = RunSpec.from_json(doc)
+        assert (spec.id, spec.axes.tp, spec.axes.colocate, spec.settings.steps) == (
+            s.id,
+            s.axes["tp"],
+            s.axes["colocate"],
+            s.settings["steps"],
+        )
+        assert spec.settings.batch.max_new_tokens == s.settings["batch"]["max_new_tokens"]
+    perf = next(s for s in rows if s.id.startswith("llama3.1-8b-l10.tp1.colocate.sglang"))
+    doc = {**perf.to_json(), "runtime": {}}
+    doc["axes"]["sglang"] = "0.5.12"
+    argv, env = engine_command(RunSpec.from_json(doc), "/m", 1, 0, "127.0.0.1")
+    assert "--enable-metrics" in argv and env["SGLANG_ENABLE_METRICS_DEVICE_TIMER"] == "1"

@@ -26,6 +26,7 @@ from harness.matrix import defaults
 from harness.matrix.scenario import Scenario
 from harness.report.summary import NOT_RUN
 from harness.run import gpus, hostprobe, launch
+from harness.runner.spec import RunSpec
 
 READY_LINE = "The server is fired up and ready to roll"  # sglang's own, for external runners without events
 BaselineFn = Callable[[Scenario], "list[dict[str, list[float]]]"]  # the baseline's runs: metric samples of each
@@ -94,6 +95,8 @@ def _prepare(scenario: Scenario, run_dir: Path, lease: gpus.Lease, ray_address: 
         "leased_gpus": lease.gpus,
         "ray_address": ray_address,
     }
+    if not scenario.settings.get("runner"):
+        RunSpec.from_json(doc)  # the built-in runner reads it as its typed spec: a document it cannot read never leaves
     path = run_dir / "scenario.json"
     path.write_text(json.dumps(doc, indent=1))
     return path

@@ -24,6 +24,7 @@ from harness.runner.engines.client import EngineClient
 from harness.runner.engines.process import EngineProcess, make_engine_actor
 from harness.runner.faults import Faults
 from harness.runner.host import context, free_port
+from harness.runner.spec import RunSpec
 from harness.runner.trainers.base import TrainerSpec
 
 ALL_TAGS = ["weights", "kv_cache", "cuda_graph"]
@@ -33,28 +34,28 @@ class PhaseError(RuntimeError):
     pass
 
 
-def engine_command(scn: dict, model_path: str, port: int, base: int, host: str) -> tuple[list[str], dict[str, str]]:
-    axes, args = scn["axes"], scn["settings"].get("engine_args", {})
-    if axes["engine"] == "reference":
+def engine_command(spec: RunSpec, model_path: str, port: int, base: int, host: str) -> tuple[list[str], dict[str, str]]:
+    axes, args = spec.axes, spec.settings.engine_args
+    if axes.engine == "reference":
         return sglang.reference_command(
             model_path,
             port=port,
             base_gpu_id=base,
-            memory_saver=axes["colocate"],
+            memory_saver=axes.colocate,
             seed=int(args.get("seed", 0)),
             host=host,
         )
-    ver = sglang.parse_version(sglang.installed_version() if axes["sglang"] in (None, "current") else axes["sglang"])
+    ver = sglang.parse_version(sglang.installed_version() if axes.sglang in (None, "current") else axes.sglang)
     return sglang.server_command(
         model_path,
         ver,
-        tp=axes["tp"],
-        ep=axes["ep"],
+        tp=axes.tp,
+        ep=axes.ep,
         port=port,
         nccl_port=free_port(),
         base_gpu_id=base,
-        memory_saver=axes["colocate"],
-        custom_all_reduce=axes["custom_all_reduce"],
+        memory_saver=axes.colocate,
+        custom_all_reduce=axes.custom_all_reduce,
         engine_args=args,
         host=host,
     )
@@ -63,16 +64,14 @@ def engine_command(scn: dict, model_path: str, port: int, base: int, host: str) 
 class Run:
     """One scenario's run; `phase()` wraps each step of the loop with its timeout and events."""
 
-    def __init__(self, scn: dict) -> None:
-        self.scn = scn
-        self.axes, self.settings = scn["axes"], scn["settings"]
-        self.args = self.settings.get("engine_args", {})
-        self.fault = self.settings.get("fault") or {}
-        self.faults = Faults(self.fault)
-        self.run_dir = Path(os.environ.get("COLOBENCH_RUN_DIR") or scn["runtime"]["run_dir"])
-        self.use_gpus = self.axes["engine"] == "sglang"
-        self.colocate = bool(self.axes["colocate"])
-        self.phase_timeout = float(self.args.get("phase_timeout_s", max(60.0, self.settings["timeout_s"] / 2)))
+    def __init__(self, spec: RunSpec) -> None:
+        self.spec = spec
+        self.axes, self.settings = spec.axes, spec.settings
+        self.faults = Faults(self.settings.fault)
+        self.run_dir = Path(os.environ.get("COLOBENCH_RUN_DIR") or spec.run_dir)
+        self.use_gpus = self.axes.engine == "sglang"
+        self.colocate = bool(self.axes.colocate)
+        self.phase_timeout = float(self.settings.arg("phase_timeout_s", max(60.0, self.settings.timeout_s / 2)))
         self.engine = None
         self.actor = None
         self.trainers: list = []
@@ -95,19 +94,19 @@ class Run:
     def launch_engine(self, lay: placement.Layout, pg) -> str:
         """Start the engine server (standalone or from the Ray actor on its bundle's node); returns its URL."""
         bundle = lay.engine_bundles[0][0]
-        base = placement.base_gpu_id(lay, 0, str(self.args.get("device_mapping", "local")))
+        base = placement.base_gpu_id(lay, 0, str(self.settings.arg("device_mapping", "local")))
         self.base = base
-        standalone = self.axes["launch"] == "standalone"
+        standalone = self.axes.launch == "standalone"
         host = "127.0.0.1" if standalone else lay.node_ips[bundle]  # the node that owns the server
-        port = int(self.args.get("port") or (free_port() if standalone else lay.ports[bundle][0]))
-        argv, env_over = engine_command(self.scn, str(self.model_path), port, base, host)
+        port = int(self.settings.arg("port", None) or (free_port() if standalone else lay.ports[bundle][0]))
+        argv, env_over = engine_command(self.spec, str(self.model_path), port, base, host)
         url = f"http://{host}:{port}"
         log_path = str(self.run_dir / "engine-0.log")
         events.emit(
             "engine_launch",
             engine=0,
             base_gpu_id=base,
-            launch=self.axes["launch"],
+            launch=self.axes.launch,
             argv=argv,
             env=env_over,
             physical_ids=lay.physical_ids,
@@ -133,7 +132,7 @@ class Run:
     def wait_engine(self, url: str) -> EngineClient:
         import ray
 
-        budget = float(self.args.get("engine_start_timeout_s", self.phase_timeout))
+        budget = float(self.settings.arg("engine_start_timeout_s", self.phase_timeout))
         if self.engine is not None:
             waited = self.engine.wait_healthy(budget)
         else:
@@ -142,7 +141,7 @@ class Run:
             except ray.exceptions.RayTaskError as exc:
                 raise PhaseError(str(exc.cause) if getattr(exc, "cause", None) else str(exc)) from None
         events.emit("engine_ready", engine=0, url=url, waited_s=round(waited, 3))
-        if self.axes["engine"] == "sglang":  # what the server itself reports (its parsed args)
+        if self.axes.engine == "sglang":  # what the server itself reports (its parsed args)
             info = EngineClient(url).server_info()
             events.emit(
                 "launch_context",
@@ -169,7 +168,7 @@ class Run:
         """Create the trainer actors, one per rank (their start overlaps the engine's); `ready_trainer` waits."""
         import ray
 
-        megatron = self.axes["trainer"] == "megatron"
+        megatron = self.axes.trainer == "megatron"
         if megatron:
             from harness.runner.trainers.megatron_trainer import MegatronTrainer as cls
         else:
@@ -181,29 +180,29 @@ class Run:
             spec = TrainerSpec(
                 model_path=str(self.model_path),
                 device="cuda" if self.use_gpus else "cpu",
-                lr=float(self.args.get("lr", 1e-3)),
-                seed=int(self.args.get("seed", 0)),
+                lr=float(self.settings.arg("lr", 1e-3)),
+                seed=int(self.settings.arg("seed", 0)),
                 engine_url=url,
-                engine_kind=self.axes["engine"],
-                engine_tp=self.axes["tp"],
+                engine_kind=self.axes.engine,
+                engine_tp=self.axes.tp,
                 colocate=self.colocate,
-                fault=self.fault,
+                fault=self.settings.fault,
                 local_rank=placement.local_index(lay, bundle),
                 engine_base=self.base,
                 rank=rank,
                 world=len(bundles),
                 master_addr=lay.node_ips[first],
                 master_port=lay.ports[first][1],
-                tp=self.axes["tp"],
-                ep=self.axes["ep"],
-                weights_check=self.settings.get("weights_check", "auto"),
+                tp=self.axes.tp,
+                ep=self.axes.ep,
+                weights_check=self.settings.weights_check,
             )
             options = placement.actor_options(
                 pg,
                 bundle,
                 placement.TRAINER_SHARE,
                 self.use_gpus,
-                sglang.trainer_env() if self.axes["engine"] == "sglang" else None,
+                sglang.trainer_env() if self.axes.engine == "sglang" else None,
             )
             self.trainers.append(ray.remote(cls).options(**options).remote(spec))
         return [t.ping.remote() for t in self.trainers]
@@ -261,16 +260,16 @@ class Run:
             client.resume_memory_occupation(["kv_cache", "cuda_graph"])
 
     def prompts(self, step: int, vocab: int) -> tuple[list[list[int]], int]:
-        batch = self.settings["batch"]
+        batch = self.settings.batch
         rng = random.Random(1000 + step)
         group = 2
-        groups = max(1, batch["prompts"] // group)
-        base = [[rng.randrange(3, vocab) for _ in range(batch["prompt_len"])] for _ in range(groups)]
+        groups = max(1, batch.prompts // group)
+        base = [[rng.randrange(3, vocab) for _ in range(batch.prompt_len)] for _ in range(groups)]
         return [p for p in base for _ in range(group)], group
 
     def step(self, client: EngineClient, step: int, vocab: int) -> None:
         prompts, group = self.prompts(step, vocab)
-        max_new = self.settings["batch"]["max_new_tokens"]
+        max_new = self.settings.batch.max_new_tokens
         busy_before = client.forward_seconds()
         start = time.perf_counter()
         outs = client.generate(prompts, max_new, 1.0, 7 * step)
@@ -317,14 +316,14 @@ class Run:
             _, resume_s = self.timed(client.resume_memory_occupation, ["weights"])
         if self.faults.crashes_engine(step):
             self.kill_engine()
-        every, last = int(self.settings["weights_check_every"]), int(self.settings["steps"])
+        every, last = self.settings.weights_check_every, self.settings.steps
         self.record_sync(
             self.on_trainers(
                 "weight sync",
                 "sync",
                 step,
                 step % every == 0 or step == last,
-                int(self.settings.get("sync_repeats", 1)),
+                self.settings.sync_repeats,
             ),
             step,
         )
@@ -354,15 +353,14 @@ class Run:
 
     def execute(self) -> None:
         dtype = "bfloat16" if self.use_gpus else "float32"
-        self.model_path = tiny_model.ensure(self.scn["model"], dtype)
-        vocab = int(self.scn["model"]["config"]["vocab_size"])
-        lay = placement.layout(self.colocate, self.scn["engine_gpus"], self.scn["trainer_gpus"])
+        self.model_path = tiny_model.ensure(self.spec.model, dtype)
+        vocab = int(self.spec.model["config"]["vocab_size"])
+        lay = placement.layout(self.colocate, self.spec.engine_gpus, self.spec.trainer_gpus)
         gpus = len(placement.visible_devices()) if self.use_gpus else 0
-        runtime = self.scn.get("runtime", {})
-        with placement.RayCluster(max(4, lay.bundles * 2), gpus, runtime.get("ray_address")) as cluster:
-            pg = cluster.placement_group(lay, self.use_gpus, spread=self.settings.get("nodes") == "spread")
+        with placement.RayCluster(max(4, lay.bundles * 2), gpus, self.spec.ray_address) as cluster:
+            pg = cluster.placement_group(lay, self.use_gpus, spread=self.settings.nodes == "spread")
             # every node makes the same tiny model (fixed seed) where its actors will read it
-            placement.on_other_nodes(pg, lay, tiny_model.ensure, self.scn["model"], dtype)
+            placement.on_other_nodes(pg, lay, tiny_model.ensure, self.spec.model, dtype)
             events.emit(
                 "placement",
                 bundles=lay.bundles,
@@ -372,7 +370,7 @@ class Run:
                 nodes=lay.node_ips,
                 node_ids=lay.node_ids,
                 visible=lay.visible,
-                attached=bool(runtime.get("ray_address")),
+                attached=bool(self.spec.ray_address),
             )
             try:
                 url = self.launch_engine(lay, pg)
@@ -380,7 +378,7 @@ class Run:
                 client = self.wait_engine(url)
                 self.ready_trainer(ping)
                 self.initial_sync(client)
-                for step in range(1, int(self.settings["steps"]) + 1):
+                for step in range(1, self.settings.steps + 1):
                     self.step(client, step, vocab)
             finally:
                 self.stop_engine()
@@ -414,12 +412,12 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m harness.runner scenario.json", file=sys.stderr)
         return 2
-    scn = json.loads(Path(argv[0]).read_text())
+    spec = RunSpec.from_json(json.loads(Path(argv[0]).read_text()))
     events.t0()
-    events.emit("runner_start", scenario=scn["id"], pid=os.getpid())
+    events.emit("runner_start", scenario=spec.id, pid=os.getpid())
     events.emit("launch_context", **context("runner (driver)", None))
     try:
-        Run(scn).execute()
+        Run(spec).execute()
     except Exception as exc:  # noqa: BLE001 - every failure becomes a logged line, an event and exit 1
         traceback.print_exc()
         events.log(f"{type(exc).__name__}: {exc}")
