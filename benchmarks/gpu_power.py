@@ -53,12 +53,6 @@ def with_steps(s: scenario.Scenario, steps: int) -> scenario.Scenario:
     return dataclasses.replace(s, settings={**s.settings, "steps": steps})
 
 
-def next_side(made: int) -> str:
-    """The side of run number `made` (from 0) in ABBA order: A B B A A B B A ... Runs 2j and 2j+1 are one A/B pair
-    (neighbours: the host's drift hits both alike); runs 2j+1 and 2j+2 are one side twice (an unchanged pair)."""
-    return "ab"[(made + 1) // 2 % 2]
-
-
 def run_pools(ns: argparse.Namespace) -> int:
     matrix = scenario.load_many(scenario.matrix_files(ns.matrix), models.load(), sglang=ns.sglang)
     found = scenario.select(matrix.scenarios, ns.k)
@@ -90,7 +84,7 @@ def run_pools(ns: argparse.Namespace) -> int:
     sides = {"a": a, "b": b}
     for _ in range(ns.runs):
         number = sum(1 for side in "ab" for d in (out / side).glob("*/") if d.is_dir())
-        side = next_side(number)
+        side = ab.abba_side(number)
         one = dataclasses.replace(sides[side], id=f"{a.id}.{side}-{number:03d}")
         try:
             result = execute.run_scenario(one, out / side, options)

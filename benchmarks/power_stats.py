@@ -19,6 +19,7 @@ from typing import NamedTuple
 from harness.judge import metrics, stats
 from harness.judge.result import ScenarioResult
 from harness.matrix import defaults
+from harness.run import execute
 
 PAIRS = (3, 5)  # runs a side of the decisions drawn (issue 29: detection at <= 5 a side)
 SHIFT = 0.05  # the change to catch
@@ -60,11 +61,6 @@ def pairs(made: list[Run]) -> tuple[list[tuple[Run, Run]], list[tuple[Run, Run]]
     return changed, unchanged
 
 
-def _probe(run: Run) -> float | None:
-    value = run.result.properties.get("host.probe_cv")
-    return float(value) if value is not None else None
-
-
 def decide(gate: dict, name: str, chosen: list[tuple[Run, Run]], shift: float = 0.0) -> metrics.GateStatus:
     """One --ab decision on these pairs (the second of each made `shift` worse)."""
     worse = 1 - shift if "max_drop" in gate else 1 + shift
@@ -72,8 +68,8 @@ def decide(gate: dict, name: str, chosen: list[tuple[Run, Run]], shift: float = 
     per_b = metrics.per_run_values(
         [{name: [v * worse for v in y.result.metrics[name]]} for _, y in chosen], {name: gate}
     )
-    probes = stats.finite([_probe(run) for pair in chosen for run in pair])
-    (judged,) = metrics.evaluate({name: gate}, per_b, per_a, paired=True, probe_cv=max(probes) if probes else None)
+    probe = execute.probe_cv([run.result for pair in chosen for run in pair])
+    (judged,) = metrics.evaluate({name: gate}, per_b, per_a, paired=True, probe_cv=probe)
     return judged.status
 
 
@@ -101,11 +97,11 @@ def rates(
 
 def log_ratios(pool: list[tuple[Run, Run]], name: str) -> list[float]:
     """log(second / first) of each pair's run medians."""
-    return [
-        math.log(statistics.median(y.result.metrics[name]) / statistics.median(x.result.metrics[name]))
-        for x, y in pool
-        if x.result.metrics.get(name) and y.result.metrics.get(name)
-    ]
+    usable = [(x, y) for x, y in pool if x.result.metrics.get(name) and y.result.metrics.get(name)]
+    if not usable:
+        return []
+    medians = [[statistics.median(run.result.metrics[name]) for run in pair] for pair in usable]
+    return stats.log_ratios([y for _, y in medians], [x for x, _ in medians])
 
 
 def parametric(gate: dict, spread: float, k: int, rng: random.Random, draws: int = DRAWS, shift: float = 0.0) -> float:
@@ -228,7 +224,7 @@ def analyze(
 
 
 def _median_of_probe(made: list[Run]) -> dict | None:
-    found = stats.finite([_probe(r) for r in made])
+    found = execute.probe_cvs([r.result for r in made])
     return {"median": round(statistics.median(found), 4), "max": round(max(found), 4)} if found else None
 
 

@@ -12,6 +12,7 @@ from harness.errors import ColobenchError
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
 from harness.matrix import scenario
+from harness.study import ab
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 import gpu_power
@@ -21,7 +22,7 @@ import power_stats
 def pool(folder, runs, rng, b_scale=1.0, sync_b=1.0, noise=0.01, drift=0.0):
     """`runs` results in ABBA order, each a run's steps; the host drifts by `drift` a run (both sides alike)."""
     for number in range(runs):
-        side = gpu_power.next_side(number)
+        side = ab.abba_side(number)
         host = 1 - drift * number
         scale, sync = (b_scale, sync_b) if side == "b" else (1.0, 1.0)
         samples = {
@@ -51,7 +52,7 @@ def analyzed(tmp_path):
 
 
 def test_abba_order_pairs_neighbours():
-    assert "".join(gpu_power.next_side(n) for n in range(8)) == "abbaabba"
+    assert "".join(ab.abba_side(n) for n in range(8)) == "abbaabba"
 
 
 def test_analysis_detects_a_clear_regression_and_keeps_quiet_on_none(tmp_path):
@@ -125,7 +126,7 @@ def test_pools_never_mix_two_b_sides_in_one_folder(tmp_path, capsys):
 
 def test_drift_and_run_order_figures_follow_the_order_the_runs_were_made(tmp_path):
     def made(number, value):
-        side = gpu_power.next_side(number)
+        side = ab.abba_side(number)
         return power_stats.Run(
             side,
             number,
@@ -133,7 +134,7 @@ def test_drift_and_run_order_figures_follow_the_order_the_runs_were_made(tmp_pat
         )
 
     # the host slows down through the session; B 10 % below its neighbouring A
-    runs = [made(n, (1000 - 20 * n) * (0.9 if gpu_power.next_side(n) == "b" else 1)) for n in range(12)]
+    runs = [made(n, (1000 - 20 * n) * (0.9 if ab.abba_side(n) == "b" else 1)) for n in range(12)]
     found = power_stats.drift(runs, "rollout_tokens_per_s")
     assert found["a"]["rho"] == -1.0 and found["b"]["rho"] == -1.0 and found["a"]["p"] < 0.01
     assert power_stats.drift(runs, "weight_sync_s") == {}  # a metric no run has

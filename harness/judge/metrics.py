@@ -190,8 +190,8 @@ def _visible(values: list[float], base: list[float], paired: bool) -> tuple[floa
     if n < MIN_RUNS_FOR_SPREAD:
         return math.inf, f"{n} {'pair' if paired else 'baseline run'}{'s' * (n != 1)}, too few to measure the spread"
     if paired:
-        logs = [math.log(b / a) for b, a in zip(values, base)]
-        return stats.detectable_change(stats.sd(logs), n), f"pairs' spread {stats.sd(logs):.1%} over {n} pairs"
+        spread = stats.sd(stats.log_ratios(values, base))
+        return stats.detectable_change(spread, n), f"pairs' spread {spread:.1%} over {n} pairs"
     spread = stats.cv(base) or 0.0
     return (
         stats.detectable_change(spread, n, len(values)),

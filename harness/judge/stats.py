@@ -75,15 +75,20 @@ def mann_whitney_u(a: list[float], b: list[float], alternative: str = "two-sided
     return float(res.statistic), float(res.pvalue)
 
 
+def log_ratios(b: list[float], a: list[float]) -> list[float]:
+    """log(b[i] / a[i]) of paired positive values: a pair's relative change, symmetric and additive."""
+    if len(a) != len(b) or not a or min(a + b) <= 0:
+        raise ValueError("paired runs need equal, non-empty lists of positive values")
+    return [math.log(x / y) for x, y in zip(b, a)]
+
+
 def paired_log_ratio_test(b: list[float], a: list[float], alternative: str) -> tuple[float, float]:
     """Neighbouring runs of B and A paired (ABBA order: the host's drift hits both of a pair alike): (the mean
     relative change of B over A, as exp(mean log ratio) - 1; the one-sided p of a one-sample t-test on the log ratios
     in the direction `alternative`, "greater" or "less"). Positive values only; p = 1 with fewer than two pairs."""
     from scipy.stats import ttest_1samp
 
-    if len(a) != len(b) or not a or min(a + b) <= 0:
-        raise ValueError("paired runs need equal, non-empty lists of positive values")
-    logs = [math.log(x / y) for x, y in zip(b, a)]
+    logs = log_ratios(b, a)
     change = math.expm1(fmean(logs))
     if len(logs) < 2:
         return change, 1.0

@@ -32,22 +32,6 @@ KINDS = ("tiny", "shape", "hf")
 FAMILIES = ("dense", "moe")
 _KEYS = {"kind", "family", "architecture", "config", "hf_id", "min_gpus", "gpu_memory_gb", "layers", "base"}
 _REQUIRED = {"kind", "family", "architecture"}
-# config keys that are sizes: positive ints (the rest may be any scalar a transformers config takes)
-SIZE_KEYS = {
-    "vocab_size",
-    "hidden_size",
-    "intermediate_size",
-    "moe_intermediate_size",
-    "num_experts",
-    "num_experts_per_tok",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "head_dim",
-    "max_position_embeddings",
-    "decoder_sparse_step",
-    "num_local_experts",
-}
 
 
 # the largest value of a size key any real model has, with room: past it a config builds no model anyone can run
@@ -68,6 +52,7 @@ SIZE_LIMITS = {
 }
 # what a generated (`tiny`) model must spell out: transformers fills in a missing or misspelt size with its defaults,
 # which build a multi-GB model
+SIZE_KEYS = frozenset(SIZE_LIMITS)  # config keys that are sizes: positive ints (the rest: any scalar a config takes)
 TINY_REQUIRED = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from harness.matrix import userregex
 
 RULE_KEYS = {"name", "event", "fields", "log", "source", "min", "max", "within_s", "from", "after", "forbid"}
+MAX_SECONDS = 7 * 24 * 3600  # a week: no phase of a run, no milestone waits longer
 GATE_KEYS = {"min", "max", "max_drop", "max_rise", "abs_floor", "p", "stat", "max_host_noise"}
 RUN_STATS = ("median", "min")
 
@@ -59,22 +60,15 @@ def check_rules(rules: Any) -> str | None:
             if key in rule and not (isinstance(rule[key], str) and rule[key]):
                 return f"[{i}].{key}: expected a non-empty string, got {rule[key]!r}"
         for key in ("log", "forbid"):
-            if key in rule:
-                try:
-                    compiled = userregex.compile(rule[key])
-                except ValueError as exc:
-                    return f"[{i}].{key}: bad regex: {exc}"
-                if compiled.search(""):
-                    return (
-                        f"[{i}].{key}: {rule[key]!r} matches the empty string, so every line: a rule that "
-                        "says nothing about the run"
-                    )
+            problem = check_regex(rule[key], f"[{i}].{key}") if key in rule else None
+            if problem:
+                return problem
         for key in ("min", "max"):
             if key in rule and not _is_count(rule[key]):
                 return f"[{i}].{key}: expected a non-negative int, got {rule[key]!r}"
         if "min" in rule and "max" in rule and rule["min"] > rule["max"]:
             return f"[{i}]: min {rule['min']} > max {rule['max']}"
-        if "within_s" in rule and not (is_number(rule["within_s"]) and 0.001 <= rule["within_s"] <= 7 * 24 * 3600):
+        if "within_s" in rule and not (is_number(rule["within_s"]) and 0.001 <= rule["within_s"] <= MAX_SECONDS):
             return (
                 f"[{i}].within_s: expected a positive finite number of seconds up to a week, got {rule['within_s']!r}"
             )
@@ -97,18 +91,19 @@ def check_rules(rules: Any) -> str | None:
 LOG_METRIC_KEYS = {"line", "step", "source", "values"}
 
 
-def _one_group(pattern: Any, where: str, groups: int = 1) -> str | None:
-    """A user regex (RE2) with exactly `groups` capture groups that does not match the empty string."""
+def check_regex(pattern: Any, where: str, groups: int | None = None) -> str | None:
+    """A user regex: RE2 compiles it (linear time), it does not match the empty string (every line) and, where
+    `groups` is given, it has exactly that many capture groups; a one-line problem or None."""
     if not (isinstance(pattern, str) and pattern):
         return f"{where}: expected a non-empty regex, got {pattern!r}"
     try:
         compiled = userregex.compile(pattern)
     except ValueError as exc:
         return f"{where}: bad regex: {exc}"
-    if compiled.groups != groups:
+    if groups is not None and compiled.groups != groups:
         return f"{where}: expected exactly {groups} capture group(s), got {compiled.groups}"
     if compiled.search(""):
-        return f"{where}: {pattern!r} matches the empty string, so every line"
+        return f"{where}: {pattern!r} matches the empty string, so every line: a rule that says nothing about the run"
     return None
 
 
@@ -119,7 +114,7 @@ def check_log_metrics(spec: Any, known: set[str] | None = None) -> str | None:
     unknown = sorted(str(k) for k in set(spec) - LOG_METRIC_KEYS)
     if unknown:
         return f"{unknown[0]}: unknown key; valid: {', '.join(sorted(LOG_METRIC_KEYS))}"
-    problem = _one_group(spec["line"], "line", 0) or (_one_group(spec["step"], "step") if "step" in spec else None)
+    problem = check_regex(spec["line"], "line", 0) or (check_regex(spec["step"], "step", 1) if "step" in spec else None)
     if problem:
         return problem
     if "source" in spec and not (isinstance(spec["source"], str) and spec["source"]):
@@ -129,7 +124,7 @@ def check_log_metrics(spec: Any, known: set[str] | None = None) -> str | None:
     for name, pattern in spec["values"].items():
         if known is not None and name not in known:
             return f"values.{name}: unknown metric; known: {', '.join(sorted(known))}"
-        problem = _one_group(pattern, f"values.{name}")
+        problem = check_regex(pattern, f"values.{name}", 1)
         if problem:
             return problem
     return None

@@ -290,17 +290,14 @@ FAULT_KINDS = (
 FACTOR_KINDS = ("sync_slowdown", "slowdown", "noisy_host")
 
 
-MAX_SECONDS = 7 * 24 * 3600  # a week: no phase of a run waits longer
-
-
 def positive(v: Any) -> bool:
     """A finite number > 0 (never a bool)."""
     return rules.is_number(v) and v > 0
 
 
 def _seconds(v: Any) -> bool:
-    """A time limit: at least a second (a sub-second budget only times out), at most MAX_SECONDS."""
-    return rules.is_number(v) and 1 <= v <= MAX_SECONDS
+    """A time limit: at least a second (a sub-second budget only times out), at most rules.MAX_SECONDS."""
+    return rules.is_number(v) and 1 <= v <= rules.MAX_SECONDS
 
 
 def _fraction(v: Any) -> bool:
@@ -316,8 +313,8 @@ ENGINE_ARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda v: is_int(v) and 0 <= v < 2**63, "an int from 0 to 2^63 - 1"),
     "lr": (lambda v: positive(v) and v < 1, "a learning rate in (0, 1)"),
     "port": (lambda v: is_int(v) and 1024 <= v <= 65535, "a port number 1024-65535"),
-    "phase_timeout_s": (lambda v: _seconds(v), f"seconds from 1 to {MAX_SECONDS}"),
-    "engine_start_timeout_s": (lambda v: _seconds(v), f"seconds from 1 to {MAX_SECONDS}"),
+    "phase_timeout_s": (_seconds, f"seconds from 1 to {rules.MAX_SECONDS}"),
+    "engine_start_timeout_s": (_seconds, f"seconds from 1 to {rules.MAX_SECONDS}"),
     "device_mapping": (lambda v: v in ("local", "physical"), "local or physical"),
     "mem_fraction_static": (_fraction, "a fraction in (0, 1)"),
     "cuda_graph_max_bs": (lambda v: is_int(v) and 0 < v <= 4096, "an int from 1 to 4096"),
@@ -502,7 +499,7 @@ def _check_batch(v: Any) -> str | None:
 
 # setting name -> (default, validator returning an error string or None)
 SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
-    "timeout_s": (600, lambda v: None if _seconds(v) else f"expected seconds from 1 to {MAX_SECONDS}, got {v!r}"),
+    "timeout_s": (600, lambda v: None if _seconds(v) else f"expected seconds from 1 to {rules.MAX_SECONDS}, got {v!r}"),
     "steps": (
         2,
         lambda v: (

@@ -229,10 +229,14 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
     return final
 
 
+def probe_cvs(results: list[ScenarioResult]) -> list[float]:
+    """The host probe's CV of each run that took one (result property `host.probe_cv`)."""
+    return stats.finite([float(r.properties["host.probe_cv"]) for r in results if "host.probe_cv" in r.properties])
+
+
 def probe_cv(results: list[ScenarioResult]) -> float | None:
-    """The noisiest host probe among these runs (result property `host.probe_cv`), or None where none was taken."""
-    found = stats.finite([float(r.properties["host.probe_cv"]) for r in results if "host.probe_cv" in r.properties])
-    return max(found) if found else None
+    """The noisiest host probe among these runs, or None where none was taken."""
+    return max(probe_cvs(results), default=None)
 
 
 def _with_retries(scenario: Scenario, run_root: Path, options: Options, rep: int) -> ScenarioResult:

@@ -123,11 +123,11 @@ def warn_underpowered(sess: Session, s: Scenario) -> None:
         )
 
 
-def abba(rep: int, sides: tuple) -> tuple:
-    """The two sides of repetition `rep` (from 1) in ABBA order: A B, B A, A B, ... Each pair's runs are
-    neighbours and each side goes first as often, so a host that drifts during the session moves both sides of a
-    pair alike (the decision pairs them) and favours neither."""
-    return sides if rep % 2 else sides[::-1]
+def abba_side(number: int) -> str:
+    """The side of run `number` (from 0) in ABBA order: A B B A A B ... Runs 2j and 2j+1 are one A/B pair
+    (neighbours, each side first as often, so a host that drifts moves both alike and favours neither); runs 2j+1 and
+    2j+2 are one side twice (an unchanged pair). `--ab` and benchmarks/gpu_power.py both run in this order."""
+    return "ab"[(number + 1) // 2 % 2]
 
 
 def check_variants(variants: list[str]) -> None:
@@ -161,7 +161,8 @@ def run_ab(sess: Session, scenarios: list[Scenario], variants: list[str]) -> lis
         rb: list[ScenarioResult] = []
         try:
             for rep in range(1, s.settings["repeat"] + 1):
-                for variant, side, sink in abba(rep, ((a, "a", ra), (b, "b", rb))):
+                for side in (abba_side(2 * rep - 2), abba_side(2 * rep - 1)):
+                    variant, sink = (a, ra) if side == "a" else (b, rb)
                     one = with_variant(s, variant, rep, side)
                     sink.append(execute.run_scenario(one, sess.run_dir, sess.options))
                     if sess.record:
