@@ -4,7 +4,7 @@ import pytest
 
 from harness.judge import change
 from harness.judge.change import Outcome
-from harness.matrix.schema import version_key
+from harness.matrix.axes import version_key
 
 
 def test_inside_the_band_is_the_same_whatever_the_test():

@@ -5,7 +5,7 @@
   log sources a built-in run never has, a user rule named like a built-in one, a batch longer than the model's
   context, a check cadence past the steps.
 - Does not own: the syntax of rules and gates (rules.py), settings' types and bounds (schema.py), rows that cannot
-  run at all (scenario.impossible), models (models.py).
+  run at all (axes.impossible), models (models.py).
 External runners (a framework's own launcher) write their own events and logs: only the gates' directions are
 checked for them.
 """

@@ -24,7 +24,7 @@ from typing import Any
 from harness import resources
 from harness.errors import ScenarioError
 from harness.matrix import yamlfile
-from harness.matrix.schema import is_int, safe_name
+from harness.matrix.axes import is_int, safe_name
 
 SCHEMA = 1
 HF_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}", re.ASCII)  # owner/name; never a path

@@ -1,9 +1,9 @@
 """Matrix YAML -> validated, expanded `Scenario` objects with stable, readable ids.
 
-- Owns: the matrix schema (`schema: 1`), axis and setting vocabularies, the one cartesian product
-  (`expand`), include/exclude/overrides, GPU counts derived from tp/ep/cp and colocate, and the reasons
-  impossible combinations are dropped.
-- Does not own: milestone and gate syntax (rules.py), running.
+- Owns: the matrix file's shape (`schema: 1`), the one cartesian product (`expand`), include/exclude/overrides,
+  dropping the rows that cannot run (and refusing such a row asked for by name), one id per row.
+- Does not own: what an axis or setting may hold, ids and device counts (axes.py, schema.py), what a row means
+  (meaning.py), milestone and gate syntax (rules.py), running.
 
 A matrix file:
 
@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness.errors import ScenarioError
+from harness.matrix import axes as axes_mod
 from harness.matrix import defaults, meaning, yamlfile
 from harness.matrix import models as models_mod
-from harness.matrix import schema as schema_mod
-from harness.matrix.schema import AXES, SETTINGS
+from harness.matrix.axes import AXES, device_counts, impossible, scenario_id, scenario_identity
+from harness.matrix.schema import SETTINGS
 
 SCHEMA = 1
 TOP_KEYS = ("schema", "name", "description", "defaults", "axes", "include", "exclude", "overrides")
@@ -98,41 +99,6 @@ class Dropped:
 class Matrix:
     scenarios: list[Scenario] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
-
-
-def scenario_id(axes: dict[str, Any], tag: str | None) -> str:
-    """Readable, stable id: each axis's fragment, in AXES order, then the tag."""
-    return ".".join(filter(None, [AXES[name].fragment(axes[name], axes) for name in AXES] + [tag]))
-
-
-def scenario_identity(axes: dict[str, Any], tag: str | None) -> str:
-    """What the history groups runs by: the id without the sglang version (the same scenario across versions; an
-    A/B run, a repetition or a bisect probe is a run of it). Built from the fields, never parsed from an id."""
-    return scenario_id({**axes, "sglang": ""}, tag)
-
-
-def device_counts(axes: dict[str, Any], model: models_mod.Model) -> tuple[int, int, int]:
-    """(engine devices, trainer devices, total devices) for one row."""
-    engine = axes["tp"]
-    trainer = max(axes["tp"] * axes["cp"], axes["ep"])
-    total = max(engine, trainer, model.min_gpus) if axes["colocate"] else engine + trainer
-    return engine, trainer, total
-
-
-def impossible(axes: dict[str, Any], model: models_mod.Model, settings: dict[str, Any]) -> str | None:
-    """Why a row cannot run, or None: the rules each axis declares (schema.AXES), then the devices it needs against
-    the GPUs it asks for."""
-    for axis in AXES.values():
-        for rule in axis.cannot:
-            if rule.when(axes, model, settings):
-                return rule.why(axes, model, settings)
-    engine, trainer, total = device_counts(axes, model)
-    asked = settings.get("gpus")
-    if asked is not None and axes["tp"] * axes["cp"] > asked:
-        return f"tp*cp={axes['tp'] * axes['cp']} is larger than the {asked} GPUs the scenario asks for"
-    if asked is not None and total > asked:
-        return f"needs {total} devices (engine {engine}, trainer {trainer}) but asks for gpus={asked}"
-    return None
 
 
 MAX_ROWS = 5000  # a product larger than this is refused before it is built
@@ -230,7 +196,7 @@ def parse(doc: Any, p: _Parser) -> _Doc:
     for key in ("name", "description"):
         if key in doc and not (isinstance(doc[key], str) and doc[key]):
             p.fail(doc, key, f"{key}: expected a non-empty string, got {doc[key]!r}")
-    if "name" in doc and not schema_mod.safe_name(doc["name"]):
+    if "name" in doc and not axes_mod.safe_name(doc["name"]):
         p.fail(doc, "name", f"name: expected letters, digits, '.', '_', '-', got {doc['name']!r}")
     defaults = p.row(p.mapping(doc, "defaults", doc.get("defaults", {})), "defaults")
     axes = p.axes(doc)
@@ -376,7 +342,7 @@ def expand(doc: Any, path: str, known_models: dict[str, models_mod.Model], sglan
     p = _Parser(path, known_models)
     if sglang is not None:
         try:
-            sglang = schema_mod.AXES["sglang"].coerce(sglang)
+            sglang = AXES["sglang"].coerce(sglang)
         except ValueError as exc:
             raise ScenarioError(f"--sglang: {exc}") from None
     d = parse(doc, p)

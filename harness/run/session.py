@@ -22,7 +22,7 @@ from harness.errors import ColobenchError
 from harness.judge import stats
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
-from harness.matrix import schema
+from harness.matrix import axes
 from harness.matrix.scenario import Scenario
 from harness.report import junit, summary
 from harness.run import envs, execute
@@ -34,7 +34,7 @@ def new_run_id() -> str:
 
 
 def check_run_id(run_id: str | None) -> None:
-    if run_id is not None and not schema.safe_name(run_id):
+    if run_id is not None and not axes.safe_name(run_id):
         raise ColobenchError(
             f"--run-id {run_id!r}: expected letters, digits, '.', '_', '+', '-' (it names a folder under reports/runs)"
         )

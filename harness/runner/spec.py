@@ -4,7 +4,7 @@ acts on, typed once at the boundary. stdlib only, so both sides use it: the harn
 round-trips); the runner reads nothing else.
 
 - Owns: the fields and their defaults on the runner's side, and refusing a document that lacks one.
-- Does not own: validating what a field may hold (matrix/schema.py did that at load) or the harness-only settings
+- Does not own: validating what a field may hold (matrix/ did that at load) or the harness-only settings
   (milestones, metrics, expect, runner, ...), which the runner never reads.
 """
 

@@ -18,8 +18,10 @@ from harness.errors import ColobenchError
 from harness.judge import metrics
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Evidence, Verdict, fold
+from harness.matrix import axes as axes_mod
 from harness.matrix import defaults, schema
-from harness.matrix.scenario import Scenario, scenario_id, scenario_identity
+from harness.matrix.axes import scenario_id, scenario_identity
+from harness.matrix.scenario import Scenario
 from harness.matrix.schema import fault_from_spec
 from harness.run import execute
 from harness.run.session import Session
@@ -54,7 +56,7 @@ def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
         tag = ".".join(filter(None, [tag, "args-" + "-".join(f"{k}-{v}" for k, v in changed.items())]))
     elif variant != "none":
         try:
-            axes["sglang"] = schema.AXES["sglang"].coerce(variant)
+            axes["sglang"] = axes_mod.AXES["sglang"].coerce(variant)
         except ValueError as exc:
             raise ColobenchError(f"--ab {variant!r}: {exc}") from None
     sid = scenario_id(axes, tag) + f".ab{rep}{side}"
@@ -141,7 +143,7 @@ def check_variants(variants: list[str]) -> None:
             engine_args_from_spec(v.removeprefix("args:"))
         elif v != "none":
             try:
-                schema.AXES["sglang"].coerce(v)
+                axes_mod.AXES["sglang"].coerce(v)
             except ValueError as exc:
                 raise ColobenchError(f"--ab {v!r}: {exc}") from None
 

@@ -21,7 +21,7 @@ from harness.judge import change, metrics, stats
 from harness.judge.result import ScenarioResult
 from harness.judge.verdict import Verdict
 from harness.matrix import defaults
-from harness.matrix.schema import version_key
+from harness.matrix.axes import version_key
 from harness.store import fingerprint
 
 GOOD, BAD, SKIP = "good", "bad", "skip"

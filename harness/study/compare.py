@@ -18,7 +18,7 @@ from tabulate import tabulate
 from harness.errors import ColobenchError
 from harness.judge import change, metrics, stats
 from harness.matrix import defaults
-from harness.matrix.schema import version_key
+from harness.matrix.axes import version_key
 from harness.report import plots
 from harness.store import fingerprint, history
 
