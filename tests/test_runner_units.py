@@ -322,7 +322,6 @@ def test_weight_update_group_meets_a_group_built_the_sglang_way():
 def test_every_built_in_row_crosses_the_boundary_as_the_runners_typed_spec():
     from harness import resources
     from harness.matrix import models, scenario
-    from harness.runner.loop import engine_command
     from harness.runner.spec import RunSpec
 
     rows = scenario.load_many(scenario.matrix_files(resources.builtin_matrices()), models.load()).scenarios
@@ -340,5 +339,5 @@ def test_every_built_in_row_crosses_the_boundary_as_the_runners_typed_spec():
     perf = next(s for s in rows if s.id.startswith("llama3.1-8b-l10.tp1.colocate.sglang"))
     doc = {**perf.to_json(), "runtime": {}}
     doc["axes"]["sglang"] = "0.5.12"
-    argv, env = engine_command(RunSpec.from_json(doc), "/m", 1, 0, "127.0.0.1")
+    argv, env = sglang.command_for(RunSpec.from_json(doc), "/m", 1, 0, "127.0.0.1", 2)
     assert "--enable-metrics" in argv and env["SGLANG_ENABLE_METRICS_DEVICE_TIMER"] == "1"

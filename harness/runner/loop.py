@@ -34,33 +34,6 @@ class PhaseError(RuntimeError):
     pass
 
 
-def engine_command(spec: RunSpec, model_path: str, port: int, base: int, host: str) -> tuple[list[str], dict[str, str]]:
-    axes, args = spec.axes, spec.settings.engine_args
-    if axes.engine == "reference":
-        return sglang.reference_command(
-            model_path,
-            port=port,
-            base_gpu_id=base,
-            memory_saver=axes.colocate,
-            seed=int(args.get("seed", 0)),
-            host=host,
-        )
-    ver = sglang.parse_version(sglang.installed_version() if axes.sglang in (None, "current") else axes.sglang)
-    return sglang.server_command(
-        model_path,
-        ver,
-        tp=axes.tp,
-        ep=axes.ep,
-        port=port,
-        nccl_port=free_port(),
-        base_gpu_id=base,
-        memory_saver=axes.colocate,
-        custom_all_reduce=axes.custom_all_reduce,
-        engine_args=args,
-        host=host,
-    )
-
-
 class Run:
     """One scenario's run; `phase()` wraps each step of the loop with its timeout and events."""
 
@@ -99,7 +72,7 @@ class Run:
         standalone = self.axes.launch == "standalone"
         host = "127.0.0.1" if standalone else lay.node_ips[bundle]  # the node that owns the server
         port = int(self.settings.arg("port", None) or (free_port() if standalone else lay.ports[bundle][0]))
-        argv, env_over = engine_command(self.spec, str(self.model_path), port, base, host)
+        argv, env_over = sglang.command_for(self.spec, str(self.model_path), port, base, host, free_port())
         url = f"http://{host}:{port}"
         log_path = str(self.run_dir / "engine-0.log")
         events.emit(

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.runner.spec import RunSpec
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -155,3 +158,33 @@ def server_command(
         env["SGLANG_MEMORY_SAVER_CUDA_GRAPH"] = "true" if graph_in_saver else "false"
         env["SGLANG_ENABLE_TP_MEMORY_INBALANCE_CHECK"] = "false"
     return argv, env
+
+
+def command_for(
+    spec: RunSpec, model_path: str, port: int, base: int, host: str, nccl_port: int
+) -> tuple[list[str], dict[str, str]]:
+    """(argv, env overrides) of the engine a run's spec names: the reference engine, or sglang at its version."""
+    axes, args = spec.axes, spec.settings.engine_args
+    if axes.engine == "reference":
+        return reference_command(
+            model_path,
+            port=port,
+            base_gpu_id=base,
+            memory_saver=axes.colocate,
+            seed=int(args.get("seed", 0)),
+            host=host,
+        )
+    ver = parse_version(installed_version() if axes.sglang in (None, "current") else axes.sglang)
+    return server_command(
+        model_path,
+        ver,
+        tp=axes.tp,
+        ep=axes.ep,
+        port=port,
+        nccl_port=nccl_port,
+        base_gpu_id=base,
+        memory_saver=axes.colocate,
+        custom_all_reduce=axes.custom_all_reduce,
+        engine_args=args,
+        host=host,
+    )
