@@ -27,8 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 NOTE = (
     "The sync_delay, sync_slowdown and slowdown rows pass by design: this scenario gates no timing (those faults "
     "exist for the relative gates' self-test and power study, `benchmarks/gate_selftest.py`, `gpu_power.py`). "
-    "The noisy-host row is an A/B with defaults.yaml's `ab:` gates whose B runs' host probe is jittered: "
-    "`inconclusive: noisy host`, never pass or regressed. A Ray that cannot start is an infra-error "
+    "The noisy-host row is an A/B with defaults.yaml's `ab:` gates whose B runs' host probe is jittered, in 2 "
+    "pairs (too few to measure their own spread, so the probe decides): `inconclusive: noisy host`, never pass or "
+    "regressed. A Ray that cannot start is an infra-error "
     "(triage `ray-start-failed`), never a regression. The signal rows wait until the 2nd scenario's runner is up."
 )
 SCENARIO = """schema: 1
@@ -137,9 +138,9 @@ def main() -> int:
     rows.append(row("--inject slowdown:0.05", root / "slowdown", one + ["--inject", "slowdown:0.05"]))
     rows.append(
         row(
-            "--ab none,inject:noisy_host:0.5 (repeat 3)",
+            "--ab none,inject:noisy_host:0.5 (repeat 2)",
             root / "noisy",
-            one + ["--ab", "none,inject:noisy_host:0.5", "--repeat", "3"],
+            one + ["--ab", "none,inject:noisy_host:0.5", "--repeat", "2"],
         )
     )
     rows.append(row("SIGINT during the 2nd scenario", root / "sigint", both, signals=(signal.SIGINT,)))

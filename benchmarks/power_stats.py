@@ -2,7 +2,8 @@
 ABBA order and writes the report). Every decision is judged exactly as `colobench run --ab` judges one
 (`metrics.evaluate` on one median per run, paired, with the runs' host probes), on k pairs drawn from the pools:
 - A/B pairs (runs 2j and 2j+1 of the sequence: neighbours, one of each side): how often B's change is `regressed`;
-- unchanged pairs (runs 2j+1 and 2j+2: neighbours of one side): false alarms, and, with the pair's second run made
+- unchanged pairs (runs 2j+1 and 2j+2: neighbours of one side, taken later-second and earlier-second in turn as the
+  A/B pairs' B is, so a drift cancels as it does in a real --ab): false alarms, and, with the pair's second run made
   exactly SHIFT worse, how often a 5% change on this host's own noise would be caught;
 - a parametric check at the same k: pairs drawn from the normal with the unchanged pairs' measured spread.
 Also: per-run CV, the pairs' spread, the pairs a 5% change needs, drift against run order, time per run.
@@ -46,8 +47,9 @@ def sequence(runs: dict[str, list[ScenarioResult]]) -> list[Run]:
 
 
 def pairs(made: list[Run]) -> tuple[list[tuple[Run, Run]], list[tuple[Run, Run]]]:
-    """(A/B pairs as (A, B), unchanged pairs) of neighbours in the ABBA sequence; a run missing (failed, left out)
-    takes its pairs with it."""
+    """(A/B pairs as (A, B), unchanged pairs as (stand-in A, stand-in B)) of neighbours in the ABBA sequence; a run
+    missing (failed, left out) takes its pairs with it. An unchanged pair's stand-in B is its later run in every other
+    pair, as B is in the A/B pairs (A B, B A, A B, ...): always the later would turn any drift into false alarms."""
     at = {run.number: run for run in made}
     changed, unchanged = [], []
     for first, run in at.items():
@@ -57,7 +59,7 @@ def pairs(made: list[Run]) -> tuple[list[tuple[Run, Run]], list[tuple[Run, Run]]
         if first % 2 == 0 and run.side != other.side:
             changed.append((run, other) if run.side == "a" else (other, run))
         elif first % 2 == 1 and run.side == other.side:
-            unchanged.append((run, other))
+            unchanged.append((run, other) if (first // 2) % 2 == 0 else (other, run))
     return changed, unchanged
 
 
@@ -95,13 +97,14 @@ def rates(
     }
 
 
-def log_ratios(pool: list[tuple[Run, Run]], name: str) -> list[float]:
-    """log(second / first) of each pair's run medians."""
+def log_ratios(pool: list[tuple[Run, Run]], name: str, stat: str = "median") -> list[float]:
+    """log(second / first) of each pair's run values (a gate's `stat` of each run's samples: median by default)."""
     usable = [(x, y) for x, y in pool if x.result.metrics.get(name) and y.result.metrics.get(name)]
     if not usable:
         return []
-    medians = [[statistics.median(run.result.metrics[name]) for run in pair] for pair in usable]
-    return stats.log_ratios([y for _, y in medians], [x for x, _ in medians])
+    per_run = metrics.RUN_STATS[stat]
+    values = [[per_run(run.result.metrics[name]) for run in pair] for pair in usable]
+    return stats.log_ratios([y for _, y in values], [x for x, _ in values])
 
 
 def parametric(gate: dict, spread: float, k: int, rng: random.Random, draws: int = DRAWS, shift: float = 0.0) -> float:
@@ -125,11 +128,11 @@ def pairs_needed(spread: float, effect: float = SHIFT, alpha: float = metrics.DE
 
 
 def change_interval(
-    changed: list[tuple[Run, Run]], name: str, rng: random.Random, draws: int = DRAWS
+    changed: list[tuple[Run, Run]], name: str, rng: random.Random, draws: int = DRAWS, stat: str = "median"
 ) -> tuple[float, float, float]:
     """B's change over A (exp of the mean log ratio of the A/B pairs) and its 90% bootstrap interval (pairs drawn
     with replacement)."""
-    logs = log_ratios(changed, name)
+    logs = log_ratios(changed, name, stat)
     found = sorted(statistics.fmean(rng.choices(logs, k=len(logs))) for _ in range(draws))
     return tuple(
         round(math.expm1(x), 4)
@@ -168,12 +171,13 @@ def analyze(
     a_runs = [r for r in made if r.side == "a"]
     rows, extra = [], {"pairs": len(changed), "unchanged_pairs": len(unchanged), "metrics": {}}
     for name, gate in defaults.ab_gates().items():
-        same = log_ratios(unchanged, name)
-        if len(same) < 2 or not log_ratios(changed, name):
+        stat = gate.get("stat", "median")  # each run's value as the gate takes it
+        same = log_ratios(unchanged, name, stat)
+        if len(same) < 2 or not log_ratios(changed, name, stat):
             continue
         spread = stats.sd(same)
-        per_a = [statistics.median(r.result.metrics[name]) for r in a_runs if r.result.metrics.get(name)]
-        change = change_interval(changed, name, random.Random(seed), draws)
+        per_a = [metrics.RUN_STATS[stat](r.result.metrics[name]) for r in a_runs if r.result.metrics.get(name)]
+        change = change_interval(changed, name, random.Random(seed), draws, stat)
         extra["metrics"][name] = {
             "per_run_cv": round(stats.cv(per_a) or 0.0, 4),
             "pair_spread": round(spread, 4),

@@ -28,13 +28,23 @@ def test_pairs_are_neighbours_and_a_missing_run_takes_its_pairs_with_it():
     made = [run(n, order[n], 100.0) for n in range(8) if n != 5]
     changed, unchanged = power_stats.pairs(made)
     assert [(a.number, b.number) for a, b in changed] == [(0, 1), (3, 2), (7, 6)]  # (A, B) whatever came first
-    assert [(x.number, y.number) for x, y in unchanged] == [(1, 2), (3, 4)]  # 5 is gone: (5, 6) too
+    assert [(x.number, y.number) for x, y in unchanged] == [(1, 2), (4, 3)]  # 5 is gone: (5, 6) too
+    # B is the later run in every other pair, for the unchanged pairs' stand-in B too: a drift cancels
 
 
-def test_a_noisy_probe_makes_every_decision_inconclusive():
+def test_a_steady_drift_raises_no_false_alarm():
+    made = [run(n, "abbaabbaabbaabba"[n], 100.0 * 1.02**n) for n in range(16)]  # 2% slower every run
+    _, unchanged = power_stats.pairs(made)
+    found = power_stats.rates(GATE, "tok", unchanged, 5, random.Random(0), draws=200)
+    assert found["regressed"] < 0.05
+
+
+def test_a_noisy_probe_decides_only_draws_too_small_to_show_their_spread():
     pool = [(run(2 * i, "a", 100.0, "0.2"), run(2 * i + 1, "b", 90.0)) for i in range(5)]
-    found = power_stats.rates(GATE, "tok", pool, 3, random.Random(0), draws=50)
+    found = power_stats.rates(GATE, "tok", pool, 2, random.Random(0), draws=50)
     assert found == {"regressed": 0.0, "inconclusive": 1.0, "distinct": 10}
+    found = power_stats.rates(GATE, "tok", pool, 3, random.Random(0), draws=50)
+    assert found == {"regressed": 1.0, "inconclusive": 0.0, "distinct": 10}
     assert power_stats.rates(GATE, "tok", pool, 6, random.Random(0), draws=50) is None  # five pairs only
 
 

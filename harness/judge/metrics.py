@@ -161,41 +161,53 @@ def _absolute(name: str, gate: dict, values: list[float]) -> GateResult | None:
 
 
 def noisy_host(
-    gate: dict, threshold: float, spread: tuple[float, str], probe_cv: float | None, passing: bool
+    gate: dict, threshold: float, spread: tuple[float, str, bool], probe_cv: float | None, passing: bool
 ) -> str | None:
     """Why this host is too noisy for the gate's threshold, or None. Two rules:
-    - the host probe's CV (run/hostprobe.py) above `max_host_noise` (default: the gate's threshold): whatever the
-      runs say, the host's own timing moved more than the change the gate looks for;
-    - for a would-be pass only: runs whose spread (`spread`: the smallest change they can see, and what it came
-      from) hides a change of the threshold's size, so "pass" would say nothing. A regression already passed its
-      test against that spread (p < alpha), so the spread alone never overturns it."""
+    - where this host's runs cannot show their own spread (fewer than MIN_RUNS_FOR_SPREAD pairs, or current runs
+      against a stored baseline): the host probe's CV (run/hostprobe.py) above `max_host_noise` (default: the gate's
+      threshold), since the host's own timing moved more than the change the gate looks for. Where they can, their
+      spread is the evidence and the probe is a proxy for it: on a lent H100 (reports/gpu/2026-12-06-h100-power) the
+      probe read 0.6-58% over 16 runs while the train step's pairs varied 0.4% and the rollout's 2.2%;
+    - for a would-be pass only: runs whose spread (`spread`: the smallest change they can see, what it came from and
+      whether it was measured on this host's runs) hides a change of the threshold's size, so "pass" would say
+      nothing. A regression already passed its test against that spread (p < alpha), so the spread alone never
+      overturns it."""
+    visible, source, measured_here = spread
     limit = (
         percent(gate["max_host_noise"])
         if "max_host_noise" in gate
         else percent(gate.get("max_drop", gate.get("max_rise")))
     )
-    if probe_cv is not None and limit is not None and probe_cv > limit:
-        return f"noisy host (CPU probe CV {probe_cv:.1%} > {limit:.1%})"
-    if passing and spread[0] > threshold:
-        if math.isinf(spread[0]):
-            return f"not enough runs to say ({spread[1]})"
-        return f"noisy host ({spread[1]}: the smallest change these runs can see is {spread[0]:.1%} > {threshold:.1%})"
+    if not measured_here and probe_cv is not None and limit is not None and probe_cv > limit:
+        return f"noisy host (CPU probe CV {probe_cv:.1%} > {limit:.1%}, {source})"
+    if passing and visible > threshold:
+        if math.isinf(visible):
+            return f"not enough runs to say ({source})"
+        return f"noisy host ({source}: the smallest change these runs can see is {visible:.1%} > {threshold:.1%})"
     return None
 
 
-def _visible(values: list[float], base: list[float], paired: bool) -> tuple[float, str]:
-    """The smallest change these runs can see and what it came from; infinite where the spread cannot be measured
-    (fewer than MIN_RUNS_FOR_SPREAD pairs, or baseline runs)."""
+def _visible(values: list[float], base: list[float], paired: bool) -> tuple[float, str, bool]:
+    """The smallest change these runs can see, what it came from, and whether this host's runs measured it (at least
+    MIN_RUNS_FOR_SPREAD pairs, or current runs beside a stored baseline's); infinite where no spread can be measured
+    (too few pairs, or baseline runs). Unpaired, the larger of the baseline's and the current runs' CV counts."""
     n = len(values) if paired else len(base)
     if n < MIN_RUNS_FOR_SPREAD:
-        return math.inf, f"{n} {'pair' if paired else 'baseline run'}{'s' * (n != 1)}, too few to measure the spread"
+        return (
+            math.inf,
+            f"{n} {'pair' if paired else 'baseline run'}{'s' * (n != 1)}, too few to measure the spread",
+            False,
+        )
     if paired:
         spread = stats.sd(stats.log_ratios(values, base))
-        return stats.detectable_change(spread, n), f"pairs' spread {spread:.1%} over {n} pairs"
-    spread = stats.cv(base) or 0.0
+        return stats.detectable_change(spread, n), f"pairs' spread {spread:.1%} over {n} pairs", True
+    here = len(values) >= MIN_RUNS_FOR_SPREAD
+    spread = max(stats.cv(base) or 0.0, (stats.cv(values) or 0.0) if here else 0.0)
     return (
         stats.detectable_change(spread, n, len(values)),
-        f"baseline per-run CV {spread:.1%}, {n} + {len(values)} runs",
+        f"per-run CV {spread:.1%}, {n} baseline + {len(values)} runs",
+        here,
     )
 
 
