@@ -46,11 +46,11 @@ def side_b(s: scenario.Scenario, args: str | None, inject: str | None) -> scenar
 
 def with_steps(s: scenario.Scenario, steps: int) -> scenario.Scenario:
     """The scenario at `steps` steps (its warm-up steps kept), checked as the matrix checks `steps:`."""
-    problem = schema.SETTINGS["steps"][1](steps)
-    warmup = s.settings.get("warmup_steps") or 0
+    problem = schema.CHECKS["steps"](steps)
+    warmup = s.settings.warmup_steps or 0
     if problem or warmup >= steps:
         raise ColobenchError(f"--steps: {problem or f'{steps} leaves no steady step after {warmup} warm-up'}")
-    return dataclasses.replace(s, settings={**s.settings, "steps": steps})
+    return dataclasses.replace(s, settings=s.settings.replace(steps=steps))
 
 
 def run_pools(ns: argparse.Namespace) -> int:
@@ -67,7 +67,7 @@ def run_pools(ns: argparse.Namespace) -> int:
         "scenario": a.id,
         "b_args": ns.b_args,
         "b_inject": ns.b_inject,
-        "steps": a.settings["steps"],
+        "steps": a.settings.steps,
         "order": "ABBA",
     }
     made = out / "pools.json"

@@ -97,7 +97,7 @@ def test_ab_of_an_injected_slowdown_on_any_scenario(tmp_path, write_matrix):
         """)
     s = scenario.load(path, models.load()).scenarios[0]
     a = ab.with_variant(s, "inject:sync_slowdown:0.1", 1, "b")
-    assert a.settings["fault"] == {"kind": "sync_slowdown", "factor": 0.1} and a.id.endswith(".ab1b")
+    assert a.settings.fault == {"kind": "sync_slowdown", "factor": 0.1} and a.id.endswith(".ab1b")
     assert a.identity == s.identity + ".inject-sync_slowdown-0.1"  # not a run of `s`
     with pytest.raises(ColobenchError, match="--ab 'sync_slowdown:fast': 'fast' is not a number"):
         ab.with_variant(s, "inject:sync_slowdown:fast", 1, "b")

@@ -154,7 +154,7 @@ def test_repeats_keep_each_runs_samples_and_pool_them_once(external, tmp_path, m
     from harness.judge.result import ScenarioResult
 
     s = one(external("pass"))
-    s = dataclasses.replace(s, settings={**s.settings, "repeat": 2})
+    s = dataclasses.replace(s, settings=s.settings.replace(repeat=2))
     reps = iter([{"weight_sync_s": [1.0, 2.0]}, {"weight_sync_s": [3.0]}])
     monkeypatch.setattr(
         execute,

@@ -187,7 +187,7 @@ def test_with_steps_keeps_the_warmup_and_refuses_a_run_of_warmup_only():
     matrix = scenario.load(REPO_ROOT / "matrix" / "perf.yaml")
     s = next(x for x in matrix.scenarios if x.id.startswith("llama3.1-8b-l10.tp1.colocate.sglang"))
     shorter = gpu_power.with_steps(s, 4)
-    assert shorter.settings["steps"] == 4 and shorter.settings["warmup_steps"] == s.settings["warmup_steps"] == 1
-    assert s.settings["steps"] == 8
+    assert shorter.settings.steps == 4 and shorter.settings.warmup_steps == s.settings.warmup_steps == 1
+    assert s.settings.steps == 8
     with pytest.raises(ColobenchError, match="no steady step"):
-        gpu_power.with_steps(dataclasses.replace(s, settings={**s.settings, "warmup_steps": 3}), 3)
+        gpu_power.with_steps(dataclasses.replace(s, settings=s.settings.replace(warmup_steps=3)), 3)

@@ -333,9 +333,9 @@ def test_every_built_in_row_crosses_the_boundary_as_the_runners_typed_spec():
             s.id,
             s.axes["tp"],
             s.axes["colocate"],
-            s.settings["steps"],
+            s.settings.steps,
         )
-        assert spec.settings.batch.max_new_tokens == s.settings["batch"]["max_new_tokens"]
+        assert spec.settings.batch.max_new_tokens == s.settings.batch["max_new_tokens"]
     perf = next(s for s in rows if s.id.startswith("llama3.1-8b-l10.tp1.colocate.sglang"))
     doc = {**perf.to_json(), "runtime": {}}
     doc["axes"]["sglang"] = "0.5.12"

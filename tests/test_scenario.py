@@ -89,8 +89,8 @@ def test_include_exclude_and_overrides(write_matrix, known_models):
         "tiny-moe.tp1.colocate.ref",
         "tiny-llama.tp1.colocate.ref.extra",
     }
-    assert by_id["tiny-moe.tp1.colocate.ref"].settings["timeout_s"] == 42
-    assert by_id["tiny-llama.tp1.colocate.ref.extra"].settings["steps"] == 3
+    assert by_id["tiny-moe.tp1.colocate.ref"].settings.timeout_s == 42
+    assert by_id["tiny-llama.tp1.colocate.ref.extra"].settings.steps == 3
 
 
 def test_keyword_selection_is_pytest_like(known_models):
@@ -180,3 +180,48 @@ def test_same_id_in_two_files_is_an_error(write_matrix, known_models):
     b = write_matrix("schema: 1\naxes: {model: [tiny-llama]}\n")
     with pytest.raises(ScenarioError, match="also defined in"):
         scenario.load_many([a, b], known_models)
+
+
+def test_settings_are_one_typed_frozen_declaration(known_models):
+    """Each setting's default and check live on one field of schema.Settings; the harness reads attributes."""
+    import dataclasses
+
+    from harness.matrix import schema
+
+    assert list(schema.CHECKS) == [f.name for f in dataclasses.fields(schema.Settings)]
+    s = scenario.load(REPO / "matrix" / "smoke.yaml", known_models).scenarios[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.settings.steps = 3
+    assert s.settings.replace(steps=5).steps == 5 and s.settings.steps != 5
+    assert schema.default_settings()["batch"] is not schema.default_settings()["batch"]  # no shared default
+
+
+@pytest.mark.parametrize(
+    ("row", "engine", "trainer", "total"),
+    [
+        ({}, 1, 1, 1),
+        ({"tp": 2}, 2, 2, 2),
+        ({"tp": 2, "colocate": False}, 2, 2, 4),
+        ({"tp": 2, "cp": 2}, 2, 4, 4),
+        ({"tp": 2, "cp": 2, "colocate": False}, 2, 4, 6),
+        ({"model": "tiny-moe", "tp": 2, "ep": 4}, 2, 4, 4),
+        ({"model": "tiny-moe", "tp": 1, "ep": 2, "cp": 2}, 1, 2, 2),
+        ({"model": "tiny-moe", "tp": 1, "ep": 8, "colocate": False}, 1, 8, 9),
+    ],
+)
+def test_device_counts_fold_what_each_axis_asks(row, engine, trainer, total, known_models):
+    from harness.matrix import axes
+
+    values = {name: a.default for name, a in axes.AXES.items()} | {"model": "tiny-llama"} | row
+    assert axes.device_counts(values, known_models[values["model"]]) == (engine, trainer, total)
+
+
+def test_a_model_that_needs_more_devices_raises_the_row_count_split_or_not(known_models):
+    import dataclasses
+
+    from harness.matrix import axes
+
+    big = dataclasses.replace(known_models["tiny-llama"], min_gpus=8)
+    values = {name: a.default for name, a in axes.AXES.items()} | {"model": "tiny-llama"}
+    assert axes.device_counts(values, big) == (1, 1, 8)
+    assert axes.device_counts(values | {"colocate": False}, big) == (1, 1, 8)

@@ -52,10 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     scenarios = common.load_selection(args).scenarios
     if args.repeat is not None:
-        scenarios = [dataclasses.replace(s, settings={**s.settings, "repeat": args.repeat}) for s in scenarios]
+        scenarios = [dataclasses.replace(s, settings=s.settings.replace(repeat=args.repeat)) for s in scenarios]
     if args.inject:
         scenarios = [
-            dataclasses.replace(s, settings={**s.settings, "fault": fault_from_spec(args.inject)}) for s in scenarios
+            dataclasses.replace(s, settings=s.settings.replace(fault=fault_from_spec(args.inject))) for s in scenarios
         ]
     if not scenarios:
         raise ColobenchError("no scenario selected (check --matrix and -k)")

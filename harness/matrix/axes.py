@@ -2,7 +2,8 @@
 the combinations it cannot run in; plus what follows from a row's axes alone (its id, its history identity, the
 devices it needs, why it cannot run).
 
-- Owns: `AXES` (in id order), versions (PEP 440 spelling and ordering), names safe as path components,
+- Owns: `AXES` (in id order; each axis with its id fragment, what it asks of the devices, what it cannot run in),
+  versions (PEP 440 spelling and ordering), names safe as path components,
   `scenario_id`, `scenario_identity`, `device_counts`, `impossible`. A new axis is one entry here plus the runner code
   that reads it (runner/spec.py's Axes and its use).
 - Does not own: settings (schema.py), expanding a matrix file into rows (scenario.py).
@@ -10,6 +11,7 @@ devices it needs, why it cannot run).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -19,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 if TYPE_CHECKING:
     from harness.matrix.models import Model
+    from harness.matrix.schema import Settings
 
 # a name that is safe as one path component (run folders, caches): no separators, no '..', no leading dot
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
@@ -73,13 +76,26 @@ def _name(v: Any) -> str:
 class Rule:
     """A combination an axis cannot run in: `when(axes, model, settings)` holds; `why(...)` says so."""
 
-    when: Callable[[dict, Any, dict], bool]
-    why: Callable[[dict, Any, dict], str]
+    when: Callable[[dict, Any, Any], bool]
+    why: Callable[[dict, Any, Any], str]
+
+
+@dataclass(frozen=True)
+class Devices:
+    """What one axis's value asks of a row's devices: factors of the engine's and the trainer's device counts, floors
+    under the trainer's and the row's, and (colocate) whether engine and trainer share their devices."""
+
+    engine: int = 1
+    trainer: int = 1
+    trainer_at_least: int = 1
+    at_least: int = 1
+    shared: bool | None = None
 
 
 @dataclass(frozen=True)
 class Axis:
-    """One axis, declared once: its values, its part of a scenario's id and the combinations it cannot run in."""
+    """One axis, declared once: its values, its part of a scenario's id, what it asks of the devices and the
+    combinations it cannot run in."""
 
     name: str
     default: Any
@@ -88,6 +104,7 @@ class Axis:
     describe: str
     fragment: Callable[[Any, dict], str | None] = lambda value, axes: None  # its part of the id (None: none)
     cannot: tuple[Rule, ...] = ()
+    devices: Callable[[Any, Any], Devices] = lambda value, model: Devices()  # what its value asks of the devices
 
     def coerce(self, value: Any) -> Any:
         """The canonical value, or ValueError with the allowed values."""
@@ -127,9 +144,10 @@ AXES: dict[str, Axis] = {
             None,
             "model name from models.yaml",
             lambda v, a: str(v),
-            (
+            devices=lambda v, m: Devices(at_least=m.min_gpus),
+            cannot=(
                 Rule(
-                    lambda a, m, s: m.kind == "hf" and s.get("runner") is None,
+                    lambda a, m, s: m.kind == "hf" and s.runner is None,
                     lambda a, m, s: (
                         f"{m.name} is a real HF model: the built-in runner uses tiny generated models "
                         "(use an external runner)"
@@ -144,7 +162,8 @@ AXES: dict[str, Axis] = {
             (1, 2, 4, 8),
             "engine tensor parallel size (trainer TP too)",
             lambda v, a: f"tp{v}",
-            (
+            devices=lambda v, m: Devices(engine=v, trainer=v),
+            cannot=(
                 Rule(
                     lambda a, m, s: _reference(a) and a["tp"] > 1,
                     lambda a, m, s: "the reference engine is single-device: tp must be 1",
@@ -158,7 +177,8 @@ AXES: dict[str, Axis] = {
             (1, 2, 4, 8),
             "expert parallel size (MoE only)",
             lambda v, a: f"ep{v}" if v > 1 else None,
-            (
+            devices=lambda v, m: Devices(trainer_at_least=v),
+            cannot=(
                 Rule(
                     lambda a, m, s: a["ep"] > 1 and not m.is_moe,
                     lambda a, m, s: f"ep={a['ep']} on dense model {m.name}: expert parallelism needs a MoE model",
@@ -180,7 +200,8 @@ AXES: dict[str, Axis] = {
             (1, 2, 4, 8),
             "trainer context parallel size",
             lambda v, a: f"cp{v}" if v > 1 else None,
-            (
+            devices=lambda v, m: Devices(trainer=v),
+            cannot=(
                 Rule(
                     lambda a, m, s: a["trainer"] == "megatron" and a["cp"] > 1,
                     lambda a, m, s: (
@@ -197,9 +218,10 @@ AXES: dict[str, Axis] = {
             (True, False),
             "engine and trainer share devices (on) or not (off)",
             lambda v, a: "colocate" if v else "split",
-            (
+            devices=lambda v, m: Devices(shared=v),
+            cannot=(
                 Rule(
-                    lambda a, m, s: s.get("nodes") == "spread" and a["colocate"],
+                    lambda a, m, s: s.nodes == "spread" and a["colocate"],
                     lambda a, m, s: (
                         "nodes: spread puts engine and trainer on different nodes; a colocated scenario shares one node"
                     ),
@@ -265,7 +287,7 @@ AXES: dict[str, Axis] = {
                     lambda a, m, s: "the reference engine does not use sglang: leave the sglang axis out or null",
                 ),
                 Rule(
-                    lambda a, m, s: a["engine"] == "sglang" and a["sglang"] is None and not s.get("runner"),
+                    lambda a, m, s: a["engine"] == "sglang" and a["sglang"] is None and not s.runner,
                     lambda a, m, s: "engine sglang needs an sglang version (or 'current')",
                 ),
             ),
@@ -286,14 +308,16 @@ def scenario_identity(axes: dict[str, Any], tag: str | None) -> str:
 
 
 def device_counts(axes: dict[str, Any], model: Model) -> tuple[int, int, int]:
-    """(engine devices, trainer devices, total devices) for one row."""
-    engine = axes["tp"]
-    trainer = max(axes["tp"] * axes["cp"], axes["ep"])
-    total = max(engine, trainer, model.min_gpus) if axes["colocate"] else engine + trainer
-    return engine, trainer, total
+    """(engine devices, trainer devices, total devices) for one row, from what each axis asks (Axis.devices): each
+    side's factors multiplied, then its floors; engine and trainer share their devices unless an axis says not."""
+    asked = [axis.devices(axes[name], model) for name, axis in AXES.items()]
+    engine = math.prod(d.engine for d in asked)
+    trainer = max(math.prod(d.trainer for d in asked), *(d.trainer_at_least for d in asked))
+    shared = all(d.shared is not False for d in asked)
+    return engine, trainer, max(max(engine, trainer) if shared else engine + trainer, *(d.at_least for d in asked))
 
 
-def impossible(axes: dict[str, Any], model: Model, settings: dict[str, Any]) -> str | None:
+def impossible(axes: dict[str, Any], model: Model, settings: Settings) -> str | None:
     """Why a row cannot run, or None: the rules each axis declares (AXES), then the devices it needs against
     the GPUs it asks for."""
     for axis in AXES.values():
@@ -301,7 +325,7 @@ def impossible(axes: dict[str, Any], model: Model, settings: dict[str, Any]) -> 
             if rule.when(axes, model, settings):
                 return rule.why(axes, model, settings)
     engine, trainer, total = device_counts(axes, model)
-    asked = settings.get("gpus")
+    asked = settings.gpus
     if asked is not None and axes["tp"] * axes["cp"] > asked:
         return f"tp*cp={axes['tp'] * axes['cp']} is larger than the {asked} GPUs the scenario asks for"
     if asked is not None and total > asked:

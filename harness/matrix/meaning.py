@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.matrix import defaults
 from harness.matrix.models import Model
+from harness.matrix.schema import Settings
 
 TYPES = {
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -29,9 +30,9 @@ TYPES = {
 }
 
 
-def _gates(axes: dict[str, Any], settings: dict[str, Any], builtin: bool) -> str | None:
+def _gates(axes: dict[str, Any], settings: Settings, builtin: bool) -> str | None:
     table = defaults.metric_table()
-    for name, gate in settings["metrics"].items():
+    for name, gate in settings.metrics.items():
         row = table[name]
         if "max_drop" in gate and row.better == "lower":
             return (
@@ -47,18 +48,18 @@ def _gates(axes: dict[str, Any], settings: dict[str, Any], builtin: bool) -> str
             continue
         if name in defaults.emitted_only("colocate_only") and not axes["colocate"]:
             return f"metrics.{name}: the built-in runner emits {name} only colocated; this row is split"
-        timer = str(settings["engine_args"].get("forward_timer", True)).lower() in ("1", "true")
+        timer = str(settings.engine_args.get("forward_timer", True)).lower() in ("1", "true")
         if name in defaults.emitted_only("timer_only") and not timer:
             return f"metrics.{name}: emitted only with the engine's device timer; this row sets forward_timer off"
     return None
 
 
-def _rules(settings: dict[str, Any]) -> str | None:
+def _rules(settings: Settings) -> str | None:
     events = defaults.builtin_events()
     sources = defaults.builtin_sources()
-    own_names = defaults.builtin_rule_names(settings["steps"])
-    spread = settings.get("nodes") == "spread"
-    for i, rule in enumerate(settings["milestones"]):
+    own_names = defaults.builtin_rule_names(settings.steps)
+    spread = settings.nodes == "spread"
+    for i, rule in enumerate(settings.milestones):
         at = f"milestones[{i}]"
         if rule.get("name") in own_names:
             return f"{at}.name: {rule['name']!r} is a built-in rule's name; name yours otherwise"
@@ -81,26 +82,26 @@ def _rules(settings: dict[str, Any]) -> str | None:
     return None
 
 
-def problem(axes: dict[str, Any], settings: dict[str, Any], model: Model) -> str | None:
+def problem(axes: dict[str, Any], settings: Settings, model: Model) -> str | None:
     """The first thing in this row that cannot mean what it says, as `key: reason`, or None."""
-    builtin = not settings.get("runner")
-    if builtin and settings.get("log_metrics"):
+    builtin = not settings.runner
+    if builtin and settings.log_metrics:
         return "log_metrics: only an external runner's logs are read for metrics (the built-in runner emits events)"
     found = _gates(axes, settings, builtin) or (builtin and _rules(settings)) or None
     if found:
         return found
-    warmup = settings.get("warmup_steps")
-    if builtin and warmup is not None and warmup >= settings["steps"]:
-        return f"warmup_steps: {warmup} leaves no steady step of steps={settings['steps']} to sample"
-    batch, context = settings["batch"], model.effective_config.get("max_position_embeddings")
+    warmup = settings.warmup_steps
+    if builtin and warmup is not None and warmup >= settings.steps:
+        return f"warmup_steps: {warmup} leaves no steady step of steps={settings.steps} to sample"
+    batch, context = settings.batch, model.effective_config.get("max_position_embeddings")
     if builtin and isinstance(context, int) and batch["prompt_len"] + batch["max_new_tokens"] > context:
         return (
             f"batch: prompt_len + max_new_tokens = {batch['prompt_len'] + batch['max_new_tokens']} is longer "
             f"than {model.name}'s context ({context} positions)"
         )
-    if builtin and settings["weights_check_every"] > settings["steps"]:
+    if builtin and settings.weights_check_every > settings.steps:
         return (
-            f"weights_check_every: {settings['weights_check_every']} is past the {settings['steps']} steps "
+            f"weights_check_every: {settings.weights_check_every} is past the {settings.steps} steps "
             "(the first and last syncs are always checked; use a value up to steps)"
         )
     return None

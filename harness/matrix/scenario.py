@@ -29,7 +29,7 @@ from harness.matrix import axes as axes_mod
 from harness.matrix import defaults, meaning, yamlfile
 from harness.matrix import models as models_mod
 from harness.matrix.axes import AXES, device_counts, impossible, scenario_id, scenario_identity
-from harness.matrix.schema import SETTINGS
+from harness.matrix.schema import CHECKS, Settings, default_settings
 
 SCHEMA = 1
 TOP_KEYS = ("schema", "name", "description", "defaults", "axes", "include", "exclude", "overrides")
@@ -41,7 +41,7 @@ class Scenario:
 
     id: str
     axes: dict[str, Any]
-    settings: dict[str, Any]
+    settings: Settings
     model: models_mod.Model
     gpus: int
     source: str
@@ -60,15 +60,15 @@ class Scenario:
 
     @property
     def expected_signature(self) -> str | None:
-        expect = self.settings["expect"]
+        expect = self.settings.expect
         return expect["fail"] if isinstance(expect, dict) else None
 
     @property
     def markers(self) -> tuple[str, ...]:
         base = ["gpu" if self.needs_gpu else "cpu", "colocate" if self.axes["colocate"] else "split"]
-        if self.settings.get("fault"):
+        if self.settings.fault:
             base.append("fault")
-        return tuple(base + list(self.settings.get("markers", ())))
+        return tuple(base + list(self.settings.markers))
 
     def to_json(self) -> dict[str, Any]:
         """What scenario.json holds: everything the runner needs, nothing it must look up."""
@@ -77,7 +77,7 @@ class Scenario:
             "id": self.id,
             "source": self.source,
             "axes": dict(self.axes),
-            "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.items()},
+            "settings": self.settings.to_json(),
             "model": self.model.to_json(),
             "gpus": self.gpus,
             "engine_gpus": self.engine_gpus,
@@ -132,13 +132,13 @@ class _Parser:
                     self.fail(
                         node, key, f"{label}.model: unknown model {value!r}; known: {', '.join(sorted(self.models))}"
                     )
-            elif allow_settings and key in SETTINGS:
-                problem = SETTINGS[key][1](value)
+            elif allow_settings and key in CHECKS:
+                problem = CHECKS[key](value)
                 if problem:
                     self.fail(node, key, f"{label}.{key}: {problem}")
                 out[key] = value
             else:
-                valid = sorted((set(AXES) if allow_axes else set()) | (set(SETTINGS) if allow_settings else set()))
+                valid = sorted((set(AXES) if allow_axes else set()) | (set(CHECKS) if allow_settings else set()))
                 self.fail(node, key, f"{label}.{key}: unknown key; valid: {', '.join(valid)}")
         return out
 
@@ -228,8 +228,8 @@ def rows(d: _Doc, p: _Parser, doc: Any) -> list[tuple[dict[str, Any], dict[str, 
     (an exclude that matches no row is refused: a typo would silently keep the rows it meant to drop)."""
     base_axes = {name: a.default for name, a in AXES.items()}
     base_axes.update({k: v for k, v in d.defaults.items() if k in AXES})
-    base_settings = {name: s[0] for name, s in SETTINGS.items()}
-    base_settings.update({k: v for k, v in d.defaults.items() if k in SETTINGS})
+    base_settings = default_settings()
+    base_settings.update({k: v for k, v in d.defaults.items() if k in CHECKS})
     names = list(d.axes)
     out = [
         ({**base_axes, **dict(zip(names, combo))}, dict(base_settings), None)
@@ -239,7 +239,7 @@ def rows(d: _Doc, p: _Parser, doc: Any) -> list[tuple[dict[str, Any], dict[str, 
         out.append(
             (
                 {**base_axes, **{k: v for k, v in inc.items() if k in AXES}},
-                {**base_settings, **{k: v for k, v in inc.items() if k in SETTINGS}},
+                {**base_settings, **{k: v for k, v in inc.items() if k in CHECKS}},
                 node,
             )
         )
@@ -262,14 +262,12 @@ def apply(row_list: list[tuple[dict, dict, Any]], d: _Doc, sglang: str | None, p
             row_axes["sglang"] = sglang
 
 
-def _check_expectation(p: _Parser, node: Any, sid: str, settings: dict[str, Any]) -> None:
+def _check_expectation(p: _Parser, node: Any, sid: str, settings: Settings) -> None:
     """`expect: {fail: X}` must name something that can fail: a signature, a gate or a milestone of this row."""
-    expect = settings["expect"]
+    expect = settings.expect
     if not isinstance(expect, dict):
         return
-    rules, gates = defaults.rules_for(
-        bool(settings.get("runner")), settings["steps"], settings["milestones"], settings["metrics"]
-    )
+    rules, gates = defaults.rules_for(bool(settings.runner), settings.steps, settings.milestones, settings.metrics)
     known = (
         set(defaults.signature_names())
         | {f"gate:{g}" for g in gates}
@@ -289,11 +287,12 @@ def ids(row_list: list[tuple[dict, dict, Any]], p: _Parser, doc: Any, collapse: 
     once, for rows that --sglang made alike)."""
     matrix = Matrix()
     seen: dict[str, Any] = {}
-    for row_axes, row_settings, node in row_list:
+    for row_axes, row_dict, node in row_list:
+        row_settings = Settings(**row_dict)
         if row_axes["model"] is None:
             p.fail(doc, "axes", "model: every scenario needs a model (in axes, defaults or include)")
         model = p.models[row_axes["model"]]
-        sid = scenario_id(row_axes, row_settings.get("tag"))
+        sid = scenario_id(row_axes, row_settings.tag)
         if sid in seen:
             if collapse or (node is None and seen[sid] is None):
                 continue
@@ -325,12 +324,12 @@ def ids(row_list: list[tuple[dict, dict, Any]], p: _Parser, doc: Any, collapse: 
                 axes=row_axes,
                 settings=row_settings,
                 model=model,
-                gpus=row_settings.get("gpus") or total,
+                gpus=row_settings.gpus or total,
                 source=p.path,
                 engine_gpus=engine,
                 trainer_gpus=trainer,
                 matrix=str(doc.get("name") or Path(p.path).stem),
-                identity=scenario_identity(row_axes, row_settings.get("tag")),
+                identity=scenario_identity(row_axes, row_settings.tag),
             )
         )
     return matrix

@@ -8,7 +8,9 @@ reads, and fault specs.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from harness.errors import ColobenchError
@@ -242,57 +244,81 @@ def _check_batch(v: Any) -> str | None:
     )
 
 
-# setting name -> (default, validator returning an error string or None)
-SETTINGS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
-    "timeout_s": (600, lambda v: None if _seconds(v) else f"expected seconds from 1 to {rules.MAX_SECONDS}, got {v!r}"),
-    "steps": (
-        2,
-        lambda v: (
-            None if is_int(v) and 2 <= v <= 10_000 else f"expected an int >= 2 (two full RL steps at least), got {v!r}"
-        ),
-    ),
+def _field(default: Any, check: Callable[[Any], str | None]) -> Any:
+    """A setting: its default and its check (a one-line problem or None), declared together."""
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"check": check})
+    return field(default=default, metadata={"check": check})
+
+
+def _int_in(lo: int, hi: int, what: str = "") -> Callable[[Any], str | None]:
+    return lambda v: (
+        None if is_int(v) and lo <= v <= hi else f"expected an int {what or f'from {lo} to {hi}'}, got {v!r}"
+    )
+
+
+def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    return lambda v: None if v is None else check(v)
+
+
+def _one_of(*valid: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v in valid else f"expected {', '.join(valid[:-1])} or {valid[-1]}, got {v!r}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A row's settings, typed, each with its default and its check. The harness reads them as attributes; the
+    runner's view of the same document is runner/spec.Settings (the fields it acts on)."""
+
+    timeout_s: float = _field(
+        600, lambda v: None if _seconds(v) else f"expected seconds from 1 to {rules.MAX_SECONDS}, got {v!r}"
+    )
+    steps: int = _field(2, _int_in(2, 10_000, ">= 2 (two full RL steps at least)"))
     # the exact compare (/get_weights_by_name: about 40 s per check of a 1.3 GB model) may check every Nth sync
     # only; the initial and the last sync are always checked
-    "weights_check_every": (
-        1,
-        lambda v: None if is_int(v) and 1 <= v <= 10_000 else f"expected an int from 1 to 10000, got {v!r}",
-    ),
+    weights_check_every: int = _field(1, _int_in(1, 10_000))
     # how a sync is checked (harness/runner/verify.py): checksum (seconds; sglang 0.5.12+ at TP1, the reference
     # engine), exact (/get_weights_by_name or reset-and-resync; minutes on GB models) or auto (checksum where offered)
-    "weights_check": (
-        "auto",
-        lambda v: None if v in ("auto", "checksum", "exact") else f"expected auto, checksum or exact, got {v!r}",
-    ),
+    weights_check: str = _field("auto", _one_of("auto", "checksum", "exact"))
     # steps run and checked but never sampled for timings (the first rollout and train step pay JIT and allocator
     # warm-up); None: 1 for the built-in runner, 0 for an external one
-    "warmup_steps": (
-        None,
-        lambda v: (
-            None if v is None or (is_int(v) and 0 <= v <= 10_000) else f"expected an int from 0 to 10000, got {v!r}"
-        ),
-    ),
-    "repeat": (1, lambda v: None if is_int(v) and 1 <= v <= 1000 else f"expected an int from 1 to 1000, got {v!r}"),
+    warmup_steps: int | None = _field(None, _optional(_int_in(0, 10_000)))
+    repeat: int = _field(1, _int_in(1, 1000))
     # weight transfers back to back per step, timed each; weight_sync_s is their median (a sync of tens of
     # milliseconds is launch-bound: one transfer a step leaves its timing to the host's jitter)
-    "sync_repeats": (1, lambda v: None if is_int(v) and 1 <= v <= 50 else f"expected an int from 1 to 50, got {v!r}"),
-    "gpus": (
-        None,
-        lambda v: None if v is None or (is_int(v) and 1 <= v <= 1024) else f"expected an int from 1 to 1024, got {v!r}",
-    ),
-    "expect": ("pass", _check_expect),
-    "milestones": ((), rules.check_rules),
-    "metrics": ({}, _check_gates),
-    "runner": (None, lambda v: None if v is None else _check_runner(v)),
+    sync_repeats: int = _field(1, _int_in(1, 50))
+    gpus: int | None = _field(None, _optional(_int_in(1, 1024)))
+    expect: str | dict = _field("pass", _check_expect)
+    milestones: tuple | list = _field((), rules.check_rules)
+    metrics: dict = _field({}, _check_gates)
+    runner: dict | None = _field(None, _optional(_check_runner))
     # an external runner's metrics read from its own log lines (e.g. a framework's per-step "step:3 - key:value" line)
-    "log_metrics": (None, lambda v: None if v is None else _check_log_metrics(v)),
-    "env": ({}, check_env),
-    "engine_args": ({}, _check_engine_args),
-    "fault": (None, lambda v: None if v is None else _check_fault(v)),
-    "tag": (None, lambda v: None if v is None else _check_tag(v)),
-    "batch": ({"prompts": 4, "prompt_len": 8, "max_new_tokens": 16}, _check_batch),
+    log_metrics: dict | None = _field(None, _optional(_check_log_metrics))
+    env: dict = _field({}, check_env)
+    engine_args: dict = _field({}, _check_engine_args)
+    fault: dict | None = _field(None, _optional(_check_fault))
+    tag: str | None = _field(None, _optional(_check_tag))
+    batch: dict = _field({"prompts": 4, "prompt_len": 8, "max_new_tokens": 16}, _check_batch)
     # split placement across nodes: STRICT_SPREAD, one node per bundle (engine and trainer on different nodes)
-    "nodes": ("one", lambda v: None if v in ("one", "spread") else f"expected one or spread, got {v!r}"),
+    nodes: str = _field("one", _one_of("one", "spread"))
     # the built-in runner's own network namespace (loopback only) where the host allows it; host: the host's network
-    "network": ("isolated", lambda v: None if v in ("isolated", "host") else f"expected isolated or host, got {v!r}"),
-    "markers": ((), lambda v: _check_markers(v)),
-}
+    network: str = _field("isolated", _one_of("isolated", "host"))
+    markers: tuple | list = _field((), _check_markers)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as scenario.json holds them (tuples as lists)."""
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
+        }
+
+
+# setting name -> its check, and the defaults every row starts from: both read off Settings
+CHECKS: dict[str, Callable[[Any], str | None]] = {f.name: f.metadata["check"] for f in dataclasses.fields(Settings)}
+
+
+def default_settings() -> dict[str, Any]:
+    """A fresh mapping of every setting to its default (rows are merged into it before they become Settings)."""
+    return dict(vars(Settings()))

@@ -42,7 +42,7 @@ def list_table(scenarios: list[Scenario], dropped: list[Dropped] | None = None) 
             s.id,
             s.gpus_to_lease or "-",
             ",".join(s.markers[:2]),
-            s.settings["expect"] if s.expected_signature else "pass",
+            s.settings.expect if s.expected_signature else "pass",
         ]
         for s in scenarios
     ]

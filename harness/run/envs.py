@@ -227,7 +227,7 @@ def python_resolver(wheelhouse: Path | None = None, system_site: bool = False) -
 
     def resolve(scenario) -> str:
         version = scenario.axes.get("sglang")
-        if version in (None, CURRENT) or scenario.settings.get("runner"):
+        if version in (None, CURRENT) or scenario.settings.runner:
             return sys.executable
         if version in known:
             return known[version]

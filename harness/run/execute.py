@@ -46,17 +46,17 @@ class Options:
 def rules_for(scenario: Scenario) -> tuple[list[dict], dict[str, dict]]:
     """Default plus scenario milestone rules and gates."""
     s = scenario.settings
-    return defaults.rules_for(bool(s.get("runner")), s["steps"], s.get("milestones", ()), s.get("metrics", {}))
+    return defaults.rules_for(bool(s.runner), s.steps, s.milestones, s.metrics)
 
 
 def warmup_steps(scenario: Scenario) -> int:
     """Steps whose timings are not sampled: the setting, else 1 for the built-in runner and 0 for an external one."""
-    value = scenario.settings.get("warmup_steps")
-    return value if value is not None else (0 if scenario.settings.get("runner") else 1)
+    value = scenario.settings.warmup_steps
+    return value if value is not None else (0 if scenario.settings.runner else 1)
 
 
 def _argv(scenario: Scenario, scenario_json: Path, run_dir: Path, python: str) -> list[str]:
-    runner = scenario.settings.get("runner")
+    runner = scenario.settings.runner
     if not runner:
         return launch.runner_argv(python, scenario_json)
     subst = {"{scenario}": str(scenario_json), "{run_dir}": str(run_dir), "{python}": python, "{repo}": str(REPO_ROOT)}
@@ -72,8 +72,8 @@ def _isolate(scenario: Scenario, options: Options) -> bool:
     """The built-in runner with a cluster of its own runs in its own network namespace, where the host allows it
     (`network: host` opts out: a scenario that must meet the host's ports)."""
     return (
-        scenario.settings.get("network") == "isolated"
-        and not scenario.settings.get("runner")
+        scenario.settings.network == "isolated"
+        and not scenario.settings.runner
         and options.ray_address is None
         and launch.can_isolate_network()
     )
@@ -95,7 +95,7 @@ def _prepare(scenario: Scenario, run_dir: Path, lease: gpus.Lease, ray_address: 
         "leased_gpus": lease.gpus,
         "ray_address": ray_address,
     }
-    if not scenario.settings.get("runner"):
+    if not scenario.settings.runner:
         RunSpec.from_json(doc)  # the built-in runner reads it as its typed spec: a document it cannot read never leaves
     path = run_dir / "scenario.json"
     path.write_text(json.dumps(doc, indent=1))
@@ -130,7 +130,7 @@ def timings(events: list[dict], total_s: float) -> dict[str, float]:
 
 def evidence(scenario: Scenario, res: launch.LaunchResult) -> Evidence:
     """What the harness saw of the runner's process, before any rule."""
-    external = bool(scenario.settings.get("runner"))
+    external = bool(scenario.settings.runner)
     unjudgeable: list[str] = []
     failures: list[str] = []
     engine_up = any(e.get("event") == "engine_ready" for e in res.events) or any(
@@ -142,7 +142,7 @@ def evidence(scenario: Scenario, res: launch.LaunchResult) -> Evidence:
         unjudgeable.append("the runner wrote no events.jsonl (it died before its first event)")
     if res.timed_out:
         last = [e["event"] for e in res.events if e.get("event") != "metric"][-1:] or ["none"]
-        msg = f"timed out after {scenario.settings['timeout_s']}s; last event: {last[0]}"
+        msg = f"timed out after {scenario.settings.timeout_s}s; last event: {last[0]}"
         if engine_up:
             failures.append(msg)
         else:
@@ -158,7 +158,7 @@ def judge(scenario: Scenario, res: launch.LaunchResult) -> ScenarioResult:
     rules, gates = rules_for(scenario)
     values = metrics.samples(res.events, warmup_steps(scenario), defaults.perf_metrics())
     from_logs = metrics.from_logs(
-        scenario.settings.get("log_metrics"), res.lines, warmup_steps(scenario), defaults.perf_metrics()
+        scenario.settings.log_metrics, res.lines, warmup_steps(scenario), defaults.perf_metrics()
     )
     for name, found in from_logs.items():
         values[name] = values.get(name, []) + found
@@ -204,7 +204,7 @@ def run_scenario(scenario: Scenario, run_root: Path, options: Options | None = N
     baseline's runs summarised the same way: steps of one run share the run's offset, so they are not independent.
     """
     options = options or Options()
-    reps = [_with_retries(scenario, run_root, options, rep) for rep in range(scenario.settings["repeat"])]
+    reps = [_with_retries(scenario, run_root, options, rep) for rep in range(scenario.settings.repeat)]
     runs = [r.metrics for r in reps]  # taken before `final`, one of reps, gets the pooled samples
     final = next((r for r in reps if r.verdict != Verdict.PASS), reps[-1])
     if len(reps) > 1:
@@ -269,8 +269,8 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
             python = options.python(scenario)  # after the lease: a skipped row never builds an environment
             props["python"] = python
             scenario_json = _prepare(scenario, run_dir, lease, options.ray_address)
-            env_extra = {**options.extra_env, **{k: str(v) for k, v in scenario.settings.get("env", {}).items()}}
-            runner = scenario.settings.get("runner") or {}
+            env_extra = {**options.extra_env, **{k: str(v) for k, v in scenario.settings.env.items()}}
+            runner = scenario.settings.runner or {}
             env_extra.update({k: str(v) for k, v in runner.get("env", {}).items()})
             env = launch.runner_env(
                 env_extra, lease.cuda_visible_devices if scenario.needs_gpu else "", run_dir, uuid.uuid4().hex
@@ -281,7 +281,7 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
                 argv, props["network"] = launch.isolated(argv), "isolated (own namespace, loopback only)"
             cwd = Path(runner["cwd"]) if runner.get("cwd") else None
             on_event = (lambda e: options.on_event(scenario, e)) if options.on_event else None
-            fault = scenario.settings.get("fault") or {}
+            fault = scenario.settings.fault or {}
             probe = hostprobe.measure(fault["factor"] if fault.get("kind") == "noisy_host" else 0.0)
             props.update(probe.properties() if probe else {})
             memory_before = gpus.memory_used_mib(lease.gpus)
@@ -289,7 +289,7 @@ def _attempt(scenario: Scenario, run_dir: Path, options: Options) -> ScenarioRes
             # blank every "1" of every log)
             secrets = redact.secret_values(env_extra) + redact.secret_values(dict(os.environ), redact.LONG_SECRET)
             res = launch.run(
-                argv, env, run_dir, scenario.settings["timeout_s"], cwd=cwd, on_event=on_event, secrets=secrets
+                argv, env, run_dir, scenario.settings.timeout_s, cwd=cwd, on_event=on_event, secrets=secrets
             )
             settle_start = time.monotonic()
             res.leaks += gpus.memory_leaks(memory_before, gpus.memory_after(memory_before, lease.gpus))

@@ -35,7 +35,7 @@ def engine_args_from_spec(spec: str) -> dict:
         if not sep:
             raise ColobenchError(f"--ab args:{spec}: expected KEY=VALUE[+KEY=VALUE...]")
         out[key] = yaml.safe_load(raw)
-    problem = schema.SETTINGS["engine_args"][1](out)
+    problem = schema.CHECKS["engine_args"](out)
     if problem:
         raise ColobenchError(f"--ab args:{spec}: {problem}")
     return out
@@ -44,15 +44,15 @@ def engine_args_from_spec(spec: str) -> dict:
 def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
     """One run of one side. Its id ends in `.ab<rep><side>` (a folder of its own); a version variant changes the
     id's version, an injected fault adds `inject-<kind>-<value>` (a faulted run is not a run of the scenario)."""
-    settings = {**s.settings, "repeat": 1}
+    settings = s.settings.replace(repeat=1)
     axes = dict(s.axes)
-    tag = s.settings.get("tag")
+    tag = s.settings.tag
     if variant.startswith("inject:"):
-        settings["fault"] = fault_from_spec(variant.removeprefix("inject:"), "--ab")
+        settings = settings.replace(fault=fault_from_spec(variant.removeprefix("inject:"), "--ab"))
         tag = ".".join(filter(None, [tag, variant.replace(":", "-")]))
     elif variant.startswith("args:"):
         changed = engine_args_from_spec(variant.removeprefix("args:"))
-        settings["engine_args"] = {**settings.get("engine_args", {}), **changed}
+        settings = settings.replace(engine_args={**settings.engine_args, **changed})
         tag = ".".join(filter(None, [tag, "args-" + "-".join(f"{k}-{v}" for k, v in changed.items())]))
     elif variant != "none":
         try:
@@ -66,7 +66,7 @@ def with_variant(s: Scenario, variant: str, rep: int, side: str) -> Scenario:
 def gates_of(scenario: Scenario, emitted: set[str] | None = None) -> dict[str, dict]:
     """The relative gates an A/B judges: the scenario's own, else defaults.yaml's `ab:` (those for `emitted` metrics
     when given)."""
-    own = metrics.relative(scenario.settings.get("metrics", {}))
+    own = metrics.relative(scenario.settings.metrics)
     return own or {m: g for m, g in defaults.ab_gates().items() if emitted is None or m in emitted}
 
 
@@ -116,9 +116,9 @@ def warn_underpowered(sess: Session, s: Scenario) -> None:
     """One line when `repeat` is too small for a decision other than inconclusive: the pairs' spread (what a pass
     must rest on) needs metrics.MIN_RUNS_FOR_SPREAD pairs."""
     need = metrics.MIN_RUNS_FOR_SPREAD
-    if s.settings["repeat"] < need:
+    if s.settings.repeat < need:
         print(
-            f"colobench: {s.id}: repeat {s.settings['repeat']} a side gives fewer than {need} pairs, too few to "
+            f"colobench: {s.id}: repeat {s.settings.repeat} a side gives fewer than {need} pairs, too few to "
             f"measure the runs' spread, so --ab can only say inconclusive; use repeat >= {need}",
             file=sess.out,
             flush=True,
@@ -162,7 +162,7 @@ def run_ab(sess: Session, scenarios: list[Scenario], variants: list[str]) -> lis
         ra: list[ScenarioResult] = []
         rb: list[ScenarioResult] = []
         try:
-            for rep in range(1, s.settings["repeat"] + 1):
+            for rep in range(1, s.settings.repeat + 1):
                 for side in (abba_side(2 * rep - 2), abba_side(2 * rep - 1)):
                     variant, sink = (a, ra) if side == "a" else (b, rb)
                     one = with_variant(s, variant, rep, side)
