@@ -164,11 +164,11 @@ def noisy_host(
     gate: dict, threshold: float, spread: tuple[float, str, bool], probe_cv: float | None, passing: bool
 ) -> str | None:
     """Why this host is too noisy for the gate's threshold, or None. Two rules:
-    - where this host's runs cannot show their own spread (fewer than MIN_RUNS_FOR_SPREAD pairs, or current runs
-      against a stored baseline): the host probe's CV (run/hostprobe.py) above `max_host_noise` (default: the gate's
-      threshold), since the host's own timing moved more than the change the gate looks for. Where they can, their
-      spread is the evidence and the probe is a proxy for it: on a lent H100 (reports/gpu/2026-12-06-h100-power) the
-      probe read 0.6-58% over 16 runs while the train step's pairs varied 0.4% and the rollout's 2.2%;
+    - where this host's runs cannot show their own spread (fewer than MIN_RUNS_FOR_SPREAD pairs, or as few current
+      runs against a stored baseline): the host probe's CV (run/hostprobe.py) above `max_host_noise` (default: the
+      gate's threshold), since the host's own timing moved more than the change the gate looks for. Where they can,
+      their spread is the evidence and the probe is a proxy for it: on a lent H100 (reports/gpu/2026-12-06-h100-power)
+      the probe read 0.6-58% over 16 runs while the train step's pairs varied 0.4% and the rollout's 2.2%;
     - for a would-be pass only: runs whose spread (`spread`: the smallest change they can see, what it came from and
       whether it was measured on this host's runs) hides a change of the threshold's size, so "pass" would say
       nothing. A regression already passed its test against that spread (p < alpha), so the spread alone never
