@@ -97,14 +97,19 @@ def rates(
     }
 
 
-def log_ratios(pool: list[tuple[Run, Run]], name: str, stat: str = "median") -> list[float]:
-    """log(second / first) of each pair's run values (a gate's `stat` of each run's samples: median by default)."""
-    usable = [(x, y) for x, y in pool if x.result.metrics.get(name) and y.result.metrics.get(name)]
+def log_ratios(pool: list[tuple[Run, Run]], name: str, gate: dict | None = None) -> list[float]:
+    """log(second / first) of each pair's run values, each run taken as `gate` takes it (metrics.per_run_values:
+    its `stat` of the run's samples; the median without a gate)."""
+    usable = [p for p in pool if all(stats.finite(run.result.metrics.get(name, [])) for run in p)]
     if not usable:
         return []
-    per_run = metrics.RUN_STATS[stat]
-    values = [[per_run(run.result.metrics[name]) for run in pair] for pair in usable]
-    return stats.log_ratios([y for _, y in values], [x for x, _ in values])
+    firsts, seconds = (per_run([pair[i] for pair in usable], name, gate) for i in (0, 1))
+    return stats.log_ratios(seconds, firsts)
+
+
+def per_run(runs: list[Run], name: str, gate: dict | None = None) -> list[float]:
+    """One value per run with a finite sample of `name`, as the gate takes it (metrics.per_run_values)."""
+    return metrics.per_run_values([run.result.metrics for run in runs], {name: gate or {}}).get(name, [])
 
 
 def parametric(gate: dict, spread: float, k: int, rng: random.Random, draws: int = DRAWS, shift: float = 0.0) -> float:
@@ -128,11 +133,11 @@ def pairs_needed(spread: float, effect: float = SHIFT, alpha: float = metrics.DE
 
 
 def change_interval(
-    changed: list[tuple[Run, Run]], name: str, rng: random.Random, draws: int = DRAWS, stat: str = "median"
+    changed: list[tuple[Run, Run]], name: str, rng: random.Random, draws: int = DRAWS, gate: dict | None = None
 ) -> tuple[float, float, float]:
     """B's change over A (exp of the mean log ratio of the A/B pairs) and its 90% bootstrap interval (pairs drawn
     with replacement)."""
-    logs = log_ratios(changed, name, stat)
+    logs = log_ratios(changed, name, gate)
     found = sorted(statistics.fmean(rng.choices(logs, k=len(logs))) for _ in range(draws))
     return tuple(
         round(math.expm1(x), 4)
@@ -171,13 +176,12 @@ def analyze(
     a_runs = [r for r in made if r.side == "a"]
     rows, extra = [], {"pairs": len(changed), "unchanged_pairs": len(unchanged), "metrics": {}}
     for name, gate in defaults.ab_gates().items():
-        stat = gate.get("stat", "median")  # each run's value as the gate takes it
-        same = log_ratios(unchanged, name, stat)
-        if len(same) < 2 or not log_ratios(changed, name, stat):
+        same = log_ratios(unchanged, name, gate)  # each run's value as the gate takes it
+        if len(same) < 2 or not log_ratios(changed, name, gate):
             continue
         spread = stats.sd(same)
-        per_a = [metrics.RUN_STATS[stat](r.result.metrics[name]) for r in a_runs if r.result.metrics.get(name)]
-        change = change_interval(changed, name, random.Random(seed), draws, stat)
+        per_a = per_run(a_runs, name, gate)
+        change = change_interval(changed, name, random.Random(seed), draws, gate)
         extra["metrics"][name] = {
             "per_run_cv": round(stats.cv(per_a) or 0.0, 4),
             "pair_spread": round(spread, 4),

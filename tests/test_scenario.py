@@ -1,7 +1,9 @@
+import dataclasses
+
 import pytest
 
 from harness.errors import ScenarioError
-from harness.matrix import scenario
+from harness.matrix import axes, scenario, schema
 from tests.conftest import REPO
 
 
@@ -184,16 +186,17 @@ def test_same_id_in_two_files_is_an_error(write_matrix, known_models):
 
 def test_settings_are_one_typed_frozen_declaration(known_models):
     """Each setting's default and check live on one field of schema.Settings; the harness reads attributes."""
-    import dataclasses
-
-    from harness.matrix import schema
-
     assert list(schema.CHECKS) == [f.name for f in dataclasses.fields(schema.Settings)]
     s = scenario.load(REPO / "matrix" / "smoke.yaml", known_models).scenarios[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.settings.steps = 3
     assert s.settings.replace(steps=5).steps == 5 and s.settings.steps != 5
     assert schema.default_settings()["batch"] is not schema.default_settings()["batch"]  # no shared default
+
+
+def axes_row(changed: dict) -> dict:
+    """Every axis at its default, tiny-llama, then `changed`."""
+    return {name: a.default for name, a in axes.AXES.items()} | {"model": "tiny-llama"} | changed
 
 
 @pytest.mark.parametrize(
@@ -210,18 +213,12 @@ def test_settings_are_one_typed_frozen_declaration(known_models):
     ],
 )
 def test_device_counts_fold_what_each_axis_asks(row, engine, trainer, total, known_models):
-    from harness.matrix import axes
-
-    values = {name: a.default for name, a in axes.AXES.items()} | {"model": "tiny-llama"} | row
+    values = axes_row(row)
     assert axes.device_counts(values, known_models[values["model"]]) == (engine, trainer, total)
 
 
 def test_a_model_that_needs_more_devices_raises_the_row_count_split_or_not(known_models):
-    import dataclasses
-
-    from harness.matrix import axes
-
     big = dataclasses.replace(known_models["tiny-llama"], min_gpus=8)
-    values = {name: a.default for name, a in axes.AXES.items()} | {"model": "tiny-llama"}
+    values = axes_row({})
     assert axes.device_counts(values, big) == (1, 1, 8)
     assert axes.device_counts(values | {"colocate": False}, big) == (1, 1, 8)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from harness.judge import change, stats
 from harness.matrix import userregex
@@ -160,55 +160,56 @@ def _absolute(name: str, gate: dict, values: list[float]) -> GateResult | None:
     return GateResult(name, GateStatus.PASS, "", worst_high)
 
 
-def noisy_host(
-    gate: dict, threshold: float, spread: tuple[float, str, bool], probe_cv: float | None, passing: bool
-) -> str | None:
+class Spread(NamedTuple):
+    """What the runs' own spread lets them see: the smallest change (infinite where it cannot be measured), what it
+    came from, and whether this host's runs measured it (or only a stored baseline's)."""
+
+    visible: float
+    source: str
+    measured_here: bool
+
+
+def noisy_host(gate: dict, threshold: float, spread: Spread, probe_cv: float | None, passing: bool) -> str | None:
     """Why this host is too noisy for the gate's threshold, or None. Two rules:
     - where this host's runs cannot show their own spread (fewer than MIN_RUNS_FOR_SPREAD pairs, or as few current
       runs against a stored baseline): the host probe's CV (run/hostprobe.py) above `max_host_noise` (default: the
       gate's threshold), since the host's own timing moved more than the change the gate looks for. Where they can,
       their spread is the evidence and the probe is a proxy for it: on a lent H100 (reports/gpu/2026-12-06-h100-power)
       the probe read 0.6-58% over 16 runs while the train step's pairs varied 0.4% and the rollout's 2.2%;
-    - for a would-be pass only: runs whose spread (`spread`: the smallest change they can see, what it came from and
-      whether it was measured on this host's runs) hides a change of the threshold's size, so "pass" would say
+    - for a would-be pass only: runs whose spread hides a change of the threshold's size, so "pass" would say
       nothing. A regression already passed its test against that spread (p < alpha), so the spread alone never
       overturns it."""
-    visible, source, measured_here = spread
     limit = (
         percent(gate["max_host_noise"])
         if "max_host_noise" in gate
         else percent(gate.get("max_drop", gate.get("max_rise")))
     )
-    if not measured_here and probe_cv is not None and limit is not None and probe_cv > limit:
-        return f"noisy host (CPU probe CV {probe_cv:.1%} > {limit:.1%}, {source})"
-    if passing and visible > threshold:
-        if math.isinf(visible):
-            return f"not enough runs to say ({source})"
-        return f"noisy host ({source}: the smallest change these runs can see is {visible:.1%} > {threshold:.1%})"
+    if not spread.measured_here and probe_cv is not None and limit is not None and probe_cv > limit:
+        return f"noisy host (CPU probe CV {probe_cv:.1%} > {limit:.1%}, {spread.source})"
+    if passing and spread.visible > threshold:
+        if math.isinf(spread.visible):
+            return f"not enough runs to say ({spread.source})"
+        return (
+            f"noisy host ({spread.source}: the smallest change these runs can see is {spread.visible:.1%} > "
+            f"{threshold:.1%})"
+        )
     return None
 
 
-def _visible(values: list[float], base: list[float], paired: bool) -> tuple[float, str, bool]:
-    """The smallest change these runs can see, what it came from, and whether this host's runs measured it (at least
-    MIN_RUNS_FOR_SPREAD pairs, or current runs beside a stored baseline's); infinite where no spread can be measured
-    (too few pairs, or baseline runs). Unpaired, the larger of the baseline's and the current runs' CV counts."""
+def _visible(values: list[float], base: list[float], paired: bool) -> Spread:
+    """The runs' Spread: measured here from at least MIN_RUNS_FOR_SPREAD pairs, or as many current runs beside a
+    stored baseline's (unpaired, the larger of the two CVs counts); infinite with too few pairs or baseline runs."""
     n = len(values) if paired else len(base)
     if n < MIN_RUNS_FOR_SPREAD:
-        return (
-            math.inf,
-            f"{n} {'pair' if paired else 'baseline run'}{'s' * (n != 1)}, too few to measure the spread",
-            False,
-        )
+        what = f"{n} {'pair' if paired else 'baseline run'}{'s' * (n != 1)}"
+        return Spread(math.inf, f"{what}, too few to measure the spread", False)
     if paired:
         spread = stats.sd(stats.log_ratios(values, base))
-        return stats.detectable_change(spread, n), f"pairs' spread {spread:.1%} over {n} pairs", True
+        return Spread(stats.detectable_change(spread, n), f"pairs' spread {spread:.1%} over {n} pairs", True)
     here = len(values) >= MIN_RUNS_FOR_SPREAD
     spread = max(stats.cv(base) or 0.0, (stats.cv(values) or 0.0) if here else 0.0)
-    return (
-        stats.detectable_change(spread, n, len(values)),
-        f"per-run CV {spread:.1%}, {n} baseline + {len(values)} runs",
-        here,
-    )
+    source = f"per-run CV {spread:.1%}, {n} baseline + {len(values)} runs"
+    return Spread(stats.detectable_change(spread, n, len(values)), source, here)
 
 
 def _relative(
